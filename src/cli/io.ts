@@ -1,0 +1,30 @@
+/**
+ * The CLI's window on the world: where it writes, what environment it sees.
+ * Commands write through this (never to process.stdout directly), so tests
+ * can run them in-process and read what they printed.
+ */
+export interface CliIO {
+  stdout(text: string): void
+  stderr(text: string): void
+  env: Record<string, string | undefined>
+  /** stdout is a terminal (progress bars, colours) */
+  isTTY: boolean
+}
+
+export const processIO: CliIO = {
+  stdout: (text) => { process.stdout.write(text) },
+  stderr: (text) => { process.stderr.write(text) },
+  env: process.env,
+  isTTY: process.stdout.isTTY === true
+}
+
+export function printJson (io: CliIO, value: unknown): void {
+  io.stdout(JSON.stringify(value, null, 2) + '\n')
+}
+
+/** Left-aligned columns, two spaces apart. */
+export function formatTable (rows: string[][]): string {
+  const widths: number[] = []
+  for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length) })
+  return rows.map(row => row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join('  ')).join('\n') + '\n'
+}

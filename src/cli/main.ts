@@ -1,0 +1,75 @@
+/**
+ * `shoal COMMAND [OPTIONS]`: dispatch, --help, and the one place where
+ * errors become a one-line message and an exit code (0 ok, 1 failed,
+ * 2 bad command line).
+ */
+import { ShoalError } from '../errors.ts'
+import { VERSION } from '../version.ts'
+import { helpText, parse, UsageError } from './command.ts'
+import type { Command } from './command.ts'
+import { processIO } from './io.ts'
+import type { CliIO } from './io.ts'
+
+/** Loaded on demand, so that `shoal version` does not load libp2p. */
+const COMMANDS: Record<string, { summary: string, load: () => Promise<Command> }> = {
+  daemon: { summary: 'run a shoal node', load: async () => (await import('./commands/daemon.ts')).daemonCommand },
+  id: { summary: 'show the node\'s peer id and addresses', load: async () => (await import('./commands/id.ts')).idCommand },
+  peers: { summary: 'list connected peers', load: async () => (await import('./commands/peers.ts')).peersCommand },
+  health: { summary: 'show the node\'s health', load: async () => (await import('./commands/health.ts')).healthCommand },
+  version: { summary: 'show shoal\'s version', load: async () => (await import('./commands/version.ts')).versionCommand }
+}
+
+export function usage (): string {
+  const width = Math.max(...Object.keys(COMMANDS).map(n => n.length))
+  return [
+    `shoal ${VERSION}: a leaderless peer-to-peer storage node`,
+    '',
+    'Usage: shoal COMMAND [OPTIONS]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run "shoal COMMAND --help" for a command\'s options.',
+    'Every command that talks to the daemon takes --repo DIR (or $SHOAL_HOME) to find it.',
+    ''
+  ].join('\n')
+}
+
+export async function main (argv: string[], io: CliIO = processIO): Promise<number> {
+  const [name, ...args] = argv
+  if (name == null || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? args[0] : undefined
+    if (topic != null && Object.hasOwn(COMMANDS, topic)) {
+      io.stdout(helpText(await COMMANDS[topic].load()))
+      return 0
+    }
+    ;(name == null ? io.stderr : io.stdout)(usage())
+    return name == null ? 2 : 0
+  }
+  if (name === '--version') return await main(['version', ...args], io)
+  if (!Object.hasOwn(COMMANDS, name)) {
+    io.stderr(`shoal: unknown command "${name}"\n\n${usage()}`)
+    return 2
+  }
+  const command = await COMMANDS[name].load()
+  try {
+    const { values, positionals } = parse(command, args)
+    if (values.help === true) {
+      io.stdout(helpText(command))
+      return 0
+    }
+    return await command.run({ io, values, positionals })
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`shoal ${name}: ${err.message}\nRun "shoal ${name} --help" for usage.\n`)
+      return 2
+    }
+    if (err instanceof ShoalError) {
+      io.stderr(`${err.message}\n`)
+      return 1
+    }
+    io.stderr(`shoal ${name} failed: ${(err as Error)?.message ?? String(err)}\n`)
+    if (io.env.SHOAL_DEBUG != null) io.stderr(`${(err as Error)?.stack ?? ''}\n`)
+    return 1
+  }
+}

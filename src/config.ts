@@ -1,0 +1,126 @@
+/**
+ * The node's settings: embedded defaults, the config file that holds them
+ * (written on first start so users can see and edit them), and validation.
+ * A leaf module: the CLI reads it to find the daemon, the node to start.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import { ConfigError, InvalidArgumentError } from './errors.ts'
+import { readFileIfExists, writeFileAtomic } from './platform/files.ts'
+
+export const DHT_PROTOCOL = '/shoal/kad/1.0.0'
+export const DEFAULT_P2P_PORT = 4710
+export const DEFAULT_RPC_PORT = 4711
+
+export interface ShoalConfig {
+  /** p2p listen multiaddrs */
+  listen: string[]
+  /** RPC address, host:port */
+  rpc: string
+  /** extra Host header values the RPC port accepts (for a port mapped into a container) */
+  rpcAllowedHosts: string[]
+  /** multiaddrs with /p2p/ of peers to join at start */
+  bootstrap: string[]
+  /** find peers on the local network with mDNS */
+  mdns: boolean
+}
+
+export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
+  listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`],
+  rpc: `127.0.0.1:${DEFAULT_RPC_PORT}`,
+  rpcAllowedHosts: [],
+  bootstrap: [],
+  mdns: true
+})
+
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/** `127.0.0.1:4711`, `[::1]:4711`, `localhost:0`; port 0 means any free port. */
+export function parseHostPort (value: string): HostPort {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim())
+  const port = match == null ? NaN : Number(match[3])
+  if (match == null || port > 65535) {
+    throw new InvalidArgumentError(`Invalid address "${value}": expected HOST:PORT, e.g. 127.0.0.1:${DEFAULT_RPC_PORT}`)
+  }
+  return { host: match[1] ?? match[2], port }
+}
+
+export function formatHostPort ({ host, port }: HostPort): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+export function validateMultiaddr (value: string, what: string, requirePeerId = false): string {
+  let parsed
+  try {
+    parsed = multiaddr(value)
+  } catch (err) {
+    throw new InvalidArgumentError(`Invalid ${what} "${value}": ${(err as Error).message}`)
+  }
+  if (requirePeerId && parsed.getComponents().every(c => c.name !== 'p2p')) {
+    throw new InvalidArgumentError(`Invalid ${what} "${value}": it must end with /p2p/PEER_ID`)
+  }
+  return value
+}
+
+/** Validate a parsed config file, filling in defaults for absent keys. */
+export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
+  if (typeof input !== 'object' || input == null || Array.isArray(input)) {
+    throw new ConfigError(`Invalid ${source}: expected a JSON object`)
+  }
+  const raw = input as Record<string, unknown>
+  const known = new Set(Object.keys(DEFAULT_CONFIG))
+  for (const key of Object.keys(raw)) {
+    if (!known.has(key)) throw new ConfigError(`Invalid ${source}: unknown key "${key}"`)
+  }
+  const strings = (key: keyof ShoalConfig): string[] => {
+    const value = raw[key] ?? DEFAULT_CONFIG[key]
+    if (!Array.isArray(value) || value.some(v => typeof v !== 'string')) {
+      throw new ConfigError(`Invalid ${source}: "${key}" must be a list of strings`)
+    }
+    return [...value] as string[]
+  }
+  const wrap = <T>(fn: () => T): T => {
+    try {
+      return fn()
+    } catch (err) {
+      throw new ConfigError(`Invalid ${source}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  const listen = strings('listen').map(a => wrap(() => validateMultiaddr(a, 'listen address')))
+  const bootstrap = strings('bootstrap').map(a => wrap(() => validateMultiaddr(a, 'bootstrap address', true)))
+  const rpc = raw.rpc ?? DEFAULT_CONFIG.rpc
+  if (typeof rpc !== 'string') throw new ConfigError(`Invalid ${source}: "rpc" must be a string HOST:PORT`)
+  wrap(() => parseHostPort(rpc))
+  const mdns = raw.mdns ?? DEFAULT_CONFIG.mdns
+  if (typeof mdns !== 'boolean') throw new ConfigError(`Invalid ${source}: "mdns" must be true or false`)
+  return { listen, rpc, rpcAllowedHosts: strings('rpcAllowedHosts'), bootstrap, mdns }
+}
+
+/** Read the config file, or write the embedded defaults there if it does not exist yet. */
+export async function loadOrCreateConfig (file: string): Promise<{ config: ShoalConfig, created: boolean }> {
+  const raw = await readFileIfExists(file)
+  if (raw == null) {
+    const config = parseConfig({ ...DEFAULT_CONFIG })
+    await writeFileAtomic(file, JSON.stringify(config, null, 2) + '\n', 0o600)
+    return { config, created: true }
+  }
+  return { config: parseConfigText(raw.toString('utf8'), file), created: false }
+}
+
+/** Read the config file if there is one (the CLI must not create it). */
+export async function readConfig (file: string): Promise<ShoalConfig> {
+  const raw = await readFileIfExists(file)
+  return raw == null ? parseConfig({ ...DEFAULT_CONFIG }) : parseConfigText(raw.toString('utf8'), file)
+}
+
+function parseConfigText (text: string, file: string): ShoalConfig {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`Invalid config file "${file}": ${(err as Error).message}`)
+  }
+  return parseConfig(parsed, `config file "${file}"`)
+}

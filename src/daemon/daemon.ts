@@ -1,0 +1,92 @@
+/**
+ * One daemon process: lock the repo, load (or create) its config and
+ * identity, start the node, open the RPC port and advertise it in the repo,
+ * and undo all of it in order on stop.
+ */
+import fs from 'node:fs/promises'
+import { loadOrCreateConfig } from '../config.ts'
+import type { ShoalConfig } from '../config.ts'
+import { ShoalNode } from '../node/node.ts'
+import { writeFileAtomic } from '../platform/files.ts'
+import { silentLogger } from '../platform/logger.ts'
+import type { Logger } from '../platform/logger.ts'
+import { acquireRepoLock, ensureRepoDir, repoPaths } from '../platform/repo.ts'
+import type { RepoPaths } from '../platform/repo.ts'
+import { nodeMethods } from '../rpc/methods.ts'
+import { newRpcToken, startRpcServer } from '../rpc/server.ts'
+import type { ApiFile } from '../rpc/client.ts'
+
+export interface DaemonInit {
+  repoDir: string
+  /** command-line overrides of the config file, for this run only */
+  overrides?: Partial<ShoalConfig>
+  logger?: Logger
+  /** tests may isolate networks with their own DHT protocol */
+  dhtProtocol?: string
+}
+
+export interface Daemon {
+  readonly node: ShoalNode
+  readonly paths: RepoPaths
+  readonly config: ShoalConfig
+  /** the RPC address actually bound */
+  readonly rpcAddress: string
+  stop(): Promise<void>
+}
+
+export async function startDaemon (init: DaemonInit): Promise<Daemon> {
+  const log = init.logger ?? silentLogger
+  const paths = repoPaths(init.repoDir)
+  await ensureRepoDir(paths.root)
+  const lock = await acquireRepoLock(paths)
+  const undo: Array<() => Promise<void>> = [async () => { await lock.release() }]
+  const rollback = async (): Promise<void> => {
+    for (const step of undo.reverse()) {
+      await step().catch(err => { log.error('shutdown step failed', { error: (err as Error).message }) })
+    }
+  }
+
+  try {
+    const { config: fileConfig, created } = await loadOrCreateConfig(paths.config)
+    if (created) log.info('created repo with default config', { repo: paths.root })
+    const config: ShoalConfig = { ...fileConfig, ...definedOnly(init.overrides ?? {}) }
+
+    const node = await ShoalNode.create({ identityFile: paths.identity, config, logger: log.child('node'), dhtProtocol: init.dhtProtocol })
+    await node.start()
+    undo.push(async () => { await node.stop() })
+
+    const token = newRpcToken()
+    await writeFileAtomic(paths.rpcToken, token + '\n', 0o600)
+    const rpc = await startRpcServer({
+      listen: config.rpc,
+      token,
+      methods: nodeMethods(node),
+      allowedHosts: config.rpcAllowedHosts,
+      logger: log.child('rpc')
+    })
+    undo.push(async () => { await rpc.close() })
+
+    const api: ApiFile = { rpc: rpc.address, pid: process.pid }
+    await writeFileAtomic(paths.api, JSON.stringify(api) + '\n', 0o600)
+    undo.push(async () => { await fs.rm(paths.api, { force: true }) })
+
+    let stopping: Promise<void> | undefined
+    return {
+      node,
+      paths,
+      config,
+      rpcAddress: rpc.address,
+      stop: async () => {
+        stopping ??= rollback()
+        await stopping
+      }
+    }
+  } catch (err) {
+    await rollback()
+    throw err
+  }
+}
+
+function definedOnly<T extends object> (value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}

@@ -1,0 +1,104 @@
+/**
+ * Every error shoal raises on purpose. Each class has a `name` and a stable
+ * `code` that callers (the RPC layer, the CLI, tests) switch on; messages say
+ * what failed and why. This module imports nothing.
+ */
+
+export class ShoalError extends Error {
+  readonly code: string
+
+  constructor (message: string, code = 'ERR_SHOAL', options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'ShoalError'
+    this.code = code
+  }
+}
+
+/** A value given by a user or a config file is not acceptable. */
+export class InvalidArgumentError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_INVALID_ARGUMENT', options)
+    this.name = 'InvalidArgumentError'
+  }
+}
+
+/** The config file cannot be read or holds a bad value. */
+export class ConfigError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_CONFIG', options)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Another live process holds the repo lock. */
+export class RepoLockedError extends ShoalError {
+  readonly pid: number
+
+  constructor (message: string, pid: number) {
+    super(message, 'ERR_REPO_LOCKED')
+    this.name = 'RepoLockedError'
+    this.pid = pid
+  }
+}
+
+/** The repo directory is missing, unreadable or malformed. */
+export class RepoError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_REPO', options)
+    this.name = 'RepoError'
+  }
+}
+
+/** The CLI could not connect to the daemon's RPC port. */
+export class DaemonUnreachableError extends ShoalError {
+  readonly address: string
+
+  constructor (address: string, options?: ErrorOptions) {
+    super(`Cannot reach the shoal daemon at ${address}: is "shoal daemon" running?`, 'ERR_DAEMON_UNREACHABLE', options)
+    this.name = 'DaemonUnreachableError'
+    this.address = address
+  }
+}
+
+/** The daemon answered an RPC call with an error. */
+export class RpcError extends ShoalError {
+  readonly rpcCode: number
+  readonly data: unknown
+
+  constructor (message: string, rpcCode: number, data?: unknown) {
+    const code = typeof data === 'object' && data != null && typeof (data as { code?: unknown }).code === 'string'
+      ? (data as { code: string }).code
+      : 'ERR_RPC'
+    super(message, code)
+    this.name = 'RpcError'
+    this.rpcCode = rpcCode
+    this.data = data
+  }
+}
+
+/** The RPC server refused the request before reading it (auth, host, origin, size). */
+export class RpcHttpError extends ShoalError {
+  readonly status: number
+
+  constructor (message: string, status: number) {
+    super(message, 'ERR_RPC_HTTP')
+    this.name = 'RpcHttpError'
+    this.status = status
+  }
+}
+
+/** A method's parameters do not have the expected shape. */
+export class InvalidParamsError extends ShoalError {
+  constructor (message: string) {
+    super(message, 'ERR_INVALID_PARAMS')
+    this.name = 'InvalidParamsError'
+  }
+}
+
+/** A long call was aborted through its AbortSignal. */
+export class AbortedError extends ShoalError {
+  constructor (message = 'The operation was aborted') {
+    super(message, 'ERR_ABORTED')
+    this.name = 'AbortedError'
+  }
+}

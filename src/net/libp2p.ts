@@ -1,0 +1,91 @@
+/**
+ * Assembles the libp2p node: TCP, Noise, yamux, identify, ping, kad-dht on
+ * shoal's own protocol (server mode, private and loopback addresses kept),
+ * bootstrap peers and mDNS.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import type { KadDHT } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import type { Ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import type { Identify } from '@libp2p/identify'
+import type { Libp2p, PeerDiscovery, PeerId, PrivateKey, ComponentLogger } from '@libp2p/interface'
+import { createLibp2p } from 'libp2p'
+import { DHT_PROTOCOL } from '../config.ts'
+
+export interface ShoalServices {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+  [key: string]: unknown
+}
+
+export type ShoalLibp2p = Libp2p<ShoalServices>
+
+export interface NetworkInit {
+  privateKey: PrivateKey
+  listen: string[]
+  bootstrap?: string[]
+  mdns?: boolean
+  /** DHT protocol id; tests may isolate networks with their own */
+  dhtProtocol?: string
+  /** stop dialling discovered peers once this many are connected */
+  maxAutoDialPeers?: number
+  logger?: ComponentLogger
+}
+
+export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
+  if ((init.bootstrap ?? []).length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [], timeout: 100 }))
+  if (init.mdns === true) peerDiscovery.push(mdns())
+
+  const node = await createLibp2p({
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    logger: init.logger,
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: init.dhtProtocol ?? DHT_PROTOCOL,
+        clientMode: false,
+        peerInfoMapper: passthroughMapper,
+        initialQuerySelfInterval: 500
+      })
+    },
+    start: false
+  })
+  keepDiscoveredPeersConnected(node, init.maxAutoDialPeers ?? 64)
+  return node
+}
+
+/**
+ * libp2p v3 does not dial what discovery finds (mDNS, the DHT). shoal wants
+ * its neighbours connected, so dial each newly discovered peer while there
+ * are fewer than `max` connections.
+ */
+function keepDiscoveredPeersConnected (node: ShoalLibp2p, max: number): void {
+  node.addEventListener('peer:discovery', (evt) => {
+    const { id } = evt.detail
+    if (node.status !== 'started' || id.equals(node.peerId)) return
+    if (node.getConnections(id).length > 0 || node.getConnections().length >= max) return
+    node.dial(id, { signal: AbortSignal.timeout(10_000) }).catch(() => {
+      // unreachable peers are normal; the DHT forgets them on its own
+    })
+  })
+}
+
+/** The peers in the DHT routing table (kad-dht's implementation exposes it). */
+export function routingTablePeers (node: ShoalLibp2p): PeerId[] {
+  const table = (node.services.dht as unknown as { routingTable?: { kb?: { toIterable(): Iterable<{ peerId: PeerId }> } } }).routingTable
+  return [...(table?.kb?.toIterable() ?? [])].map(c => c.peerId)
+}

@@ -1,0 +1,95 @@
+/**
+ * The client side of the RPC port, used by the CLI: it finds the running
+ * daemon of a repo (its bound address in api.json, its token in rpc.token)
+ * and calls JSON-RPC methods on it.
+ */
+import http from 'node:http'
+import { parseHostPort, readConfig } from '../config.ts'
+import { DaemonUnreachableError, RpcError, RpcHttpError } from '../errors.ts'
+import { readFileIfExists } from '../platform/files.ts'
+import { repoPaths } from '../platform/repo.ts'
+
+export interface DaemonEndpoint {
+  /** HOST:PORT */
+  address: string
+  token?: string
+}
+
+export interface ApiFile {
+  rpc: string
+  pid: number
+}
+
+/** Where the daemon of `repoDir` listens: what it wrote at start, else what its config says. */
+export async function locateDaemon (repoDir: string): Promise<DaemonEndpoint> {
+  const paths = repoPaths(repoDir)
+  const token = (await readFileIfExists(paths.rpcToken))?.toString('utf8').trim()
+  const api = await readFileIfExists(paths.api)
+  if (api != null) {
+    try {
+      const parsed = JSON.parse(api.toString('utf8')) as Partial<ApiFile>
+      if (typeof parsed.rpc === 'string') return { address: parsed.rpc, token }
+    } catch {
+      // a torn or foreign api.json: fall back to the config
+    }
+  }
+  const config = await readConfig(paths.config)
+  return { address: config.rpc, token }
+}
+
+export interface CallOptions {
+  signal?: AbortSignal
+  timeoutMs?: number
+}
+
+export class RpcClient {
+  readonly endpoint: DaemonEndpoint
+  private nextId = 1
+
+  constructor (endpoint: DaemonEndpoint) {
+    this.endpoint = endpoint
+  }
+
+  async call<T = unknown>(method: string, params?: unknown[] | Record<string, unknown>, options: CallOptions = {}): Promise<T> {
+    const id = this.nextId++
+    const body = JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) })
+    const { status, text } = await this.post('/rpc', body, options)
+    if (status !== 200) throw new RpcHttpError(`The shoal daemon at ${this.endpoint.address} refused the request: ${status} ${text.trim()}`, status)
+    let response: { result?: T, error?: { code: number, message: string, data?: unknown } }
+    try {
+      response = JSON.parse(text)
+    } catch {
+      throw new RpcError(`The shoal daemon at ${this.endpoint.address} sent a reply that is not JSON`, -32700)
+    }
+    if (response.error != null) throw new RpcError(response.error.message, response.error.code, response.error.data)
+    return response.result as T
+  }
+
+  private async post (path: string, body: string, options: CallOptions): Promise<{ status: number, text: string }> {
+    const { host, port } = parseHostPort(this.endpoint.address)
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(body))
+    }
+    if (this.endpoint.token != null) headers.Authorization = `Bearer ${this.endpoint.token}`
+    const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)]
+    if (options.signal != null) signals.push(options.signal)
+    return await new Promise((resolve, reject) => {
+      const req = http.request({ host, port, path, method: 'POST', headers, signal: AbortSignal.any(signals) }, res => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => { resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }) })
+        res.on('error', reject)
+      })
+      req.on('error', err => {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' || err.name === 'AbortError' || err.name === 'TimeoutError') {
+          reject(new DaemonUnreachableError(this.endpoint.address, { cause: err }))
+        } else {
+          reject(err)
+        }
+      })
+      req.end(body)
+    })
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The RPC port: JSON-RPC 2.0 over HTTP `POST /rpc`, guarded from the first
+ * byte: it checks the Host header (against DNS rebinding), refuses foreign
+ * browser Origins, requires the bearer token, and caps the body size.
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { formatHostPort, parseHostPort } from '../config.ts'
+import { silentLogger } from '../platform/logger.ts'
+import type { Logger } from '../platform/logger.ts'
+import { handleJsonRpc } from './jsonrpc.ts'
+import type { MethodTable } from './jsonrpc.ts'
+
+export const MAX_JSON_BODY = 1024 * 1024
+
+export interface RpcServerInit {
+  /** HOST:PORT; port 0 picks a free one */
+  listen: string
+  token: string
+  methods: MethodTable
+  /** extra Host header values to accept, HOST or HOST:PORT */
+  allowedHosts?: string[]
+  maxBodyBytes?: number
+  logger?: Logger
+}
+
+export interface RpcServer {
+  /** the bound address, HOST:PORT */
+  readonly address: string
+  close(): Promise<void>
+}
+
+/** A fresh random bearer token. */
+export function newRpcToken (): string {
+  return randomBytes(32).toString('base64url')
+}
+
+export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
+  const { host, port } = parseHostPort(init.listen)
+  const log = init.logger ?? silentLogger
+  const maxBody = init.maxBodyBytes ?? MAX_JSON_BODY
+  const expectedAuth = Buffer.from(`Bearer ${init.token}`)
+  const inflight = new Set<AbortController>()
+  let allowedHosts = new Set<string>()
+
+  const server = http.createServer((req, res) => {
+    const controller = new AbortController()
+    inflight.add(controller)
+    res.on('close', () => {
+      controller.abort()
+      inflight.delete(controller)
+    })
+    handle(req, res, controller.signal).catch(err => {
+      log.error('RPC request failed', { error: (err as Error).message })
+      if (!res.headersSent) sendText(res, 500, 'Internal server error')
+      else res.destroy()
+    })
+  })
+  server.headersTimeout = 10_000
+  server.requestTimeout = 60_000
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> => {
+    const hostHeader = (req.headers.host ?? '').toLowerCase()
+    if (!allowedHosts.has(hostHeader)) {
+      sendText(res, 403, `Forbidden: Host "${hostHeader}" is not this RPC server`)
+      return
+    }
+    const origin = req.headers.origin
+    if (origin != null && !isOwnOrigin(origin, allowedHosts)) {
+      sendText(res, 403, `Forbidden: requests from origin "${origin}" are not allowed`)
+      return
+    }
+    const auth = Buffer.from(req.headers.authorization ?? '')
+    if (auth.length !== expectedAuth.length || !timingSafeEqual(auth, expectedAuth)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="shoal"')
+      sendText(res, 401, 'Unauthorized: send "Authorization: Bearer <token>" with the token from <repo>/rpc.token')
+      return
+    }
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname !== '/rpc') {
+      sendText(res, 404, `Not found: ${url.pathname}`)
+      return
+    }
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST')
+      sendText(res, 405, 'Method not allowed: use POST /rpc')
+      return
+    }
+    const body = await readBody(req, maxBody)
+    if (body == null) {
+      res.setHeader('Connection', 'close')
+      sendText(res, 413, `Payload too large: a JSON-RPC body may be at most ${maxBody} bytes`)
+      req.destroy()
+      return
+    }
+    const answer = await handleJsonRpc(body, init.methods, {
+      signal,
+      onInternalError: (method, err) => { log.error('RPC method failed', { method, error: (err as Error)?.stack ?? String(err) }) }
+    })
+    if (answer == null) {
+      res.writeHead(204).end()
+      return
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(answer) })
+    res.end(answer)
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const bound = server.address() as AddressInfo
+  const address = formatHostPort({ host: bound.address, port: bound.port })
+  allowedHosts = hostsFor(bound.address, bound.port, init.allowedHosts ?? [])
+  log.info('RPC listening', { address })
+
+  return {
+    address,
+    close: async () => {
+      for (const c of inflight) c.abort()
+      await new Promise<void>(resolve => {
+        server.close(() => { resolve() })
+        server.closeAllConnections()
+      })
+    }
+  }
+}
+
+function hostsFor (boundHost: string, port: number, extra: string[]): Set<string> {
+  const names = ['localhost', '127.0.0.1', '[::1]', formatHostPort({ host: boundHost, port }).replace(/:\d+$/, '')]
+  const hosts = new Set<string>()
+  for (const name of names) hosts.add(`${name}:${port}`.toLowerCase())
+  for (const h of extra) hosts.add(h.toLowerCase())
+  return hosts
+}
+
+function isOwnOrigin (origin: string, hosts: Set<string>): boolean {
+  try {
+    const url = new URL(origin)
+    return url.protocol === 'http:' && hosts.has(url.host.toLowerCase())
+  } catch {
+    return false
+  }
+}
+
+/** Read the body as text, or return undefined as soon as it exceeds `max` bytes. */
+async function readBody (req: http.IncomingMessage, max: number): Promise<string | undefined> {
+  const declared = Number(req.headers['content-length'])
+  if (Number.isFinite(declared) && declared > max) return undefined
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > max) return undefined
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function sendText (res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) + 1 })
+  res.end(text + '\n')
+}
