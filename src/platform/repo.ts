@@ -95,8 +95,9 @@ export async function acquireRepoLock (paths: RepoPaths, pid = process.pid): Pro
           holder.pid
         )
       }
-      // stale: move it aside atomically; if another process got there first the rename fails and we retry
-      await fs.rename(paths.lock, `${paths.lock}.stale`).catch(() => {})
+      // stale: move it aside atomically (if another process got there first the rename fails), then retry
+      const aside = `${paths.lock}.stale-${pid}`
+      await fs.rename(paths.lock, aside).then(async () => { await fs.rm(aside, { force: true }) }, () => {})
     }
     throw new RepoError(`Cannot lock repo "${paths.root}": the lock keeps changing hands`)
   } finally {

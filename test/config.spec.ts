@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { DEFAULT_CONFIG, formatHostPort, loadOrCreateConfig, parseConfig, parseHostPort, readConfig } from '../src/config.ts'
+import { ConfigError, InvalidArgumentError } from '../src/errors.ts'
+import { tempDir } from './helpers/tmp.ts'
+
+describe('config', () => {
+  describe('parseHostPort', () => {
+    it('parses IPv4, names and bracketed IPv6, port 0 included', () => {
+      assert.deepEqual(parseHostPort('127.0.0.1:4711'), { host: '127.0.0.1', port: 4711 })
+      assert.deepEqual(parseHostPort('localhost:0'), { host: 'localhost', port: 0 })
+      assert.deepEqual(parseHostPort('[::1]:80'), { host: '::1', port: 80 })
+    })
+
+    it('rejects what is not HOST:PORT', () => {
+      for (const bad of ['127.0.0.1', ':4711', '127.0.0.1:65536', '::1:80', 'host:port', '']) {
+        assert.throws(() => parseHostPort(bad), InvalidArgumentError, bad)
+      }
+    })
+
+    it('formats back, bracketing IPv6', () => {
+      assert.equal(formatHostPort({ host: '::1', port: 5 }), '[::1]:5')
+      assert.equal(formatHostPort(parseHostPort('127.0.0.1:4711')), '127.0.0.1:4711')
+    })
+  })
+
+  describe('parseConfig', () => {
+    it('fills every absent key with the embedded default', () => {
+      assert.deepEqual(parseConfig({}), { ...DEFAULT_CONFIG })
+      assert.deepEqual(DEFAULT_CONFIG.listen, ['/ip4/0.0.0.0/tcp/4710'])
+      assert.equal(DEFAULT_CONFIG.rpc, '127.0.0.1:4711')
+      assert.equal(DEFAULT_CONFIG.mdns, true)
+    })
+
+    it('keeps given values', () => {
+      const config = parseConfig({ mdns: false, rpc: '127.0.0.1:0', listen: ['/ip4/127.0.0.1/tcp/0'] })
+      assert.equal(config.mdns, false)
+      assert.equal(config.rpc, '127.0.0.1:0')
+      assert.deepEqual(config.listen, ['/ip4/127.0.0.1/tcp/0'])
+    })
+
+    it('rejects unknown keys, wrong types and bad addresses with a clear error', () => {
+      assert.throws(() => parseConfig({ lisen: [] }), /unknown key "lisen"/)
+      assert.throws(() => parseConfig({ mdns: 'yes' }), /"mdns" must be true or false/)
+      assert.throws(() => parseConfig({ listen: '/ip4/1.2.3.4/tcp/1' }), /"listen" must be a list of strings/)
+      assert.throws(() => parseConfig({ listen: ['not an address'] }), /Invalid config: Invalid listen address "not an address"/)
+      assert.throws(() => parseConfig({ bootstrap: ['/ip4/127.0.0.1/tcp/4710'] }), /must end with \/p2p\/PEER_ID/)
+      assert.throws(() => parseConfig({ rpc: 'nope' }), ConfigError)
+      assert.throws(() => parseConfig([]), /expected a JSON object/)
+    })
+  })
+
+  describe('config file', () => {
+    it('is written with the defaults on first load and read back after', async () => {
+      const { dir, cleanup } = await tempDir()
+      try {
+        const file = path.join(dir, 'config.json')
+        const first = await loadOrCreateConfig(file)
+        assert.equal(first.created, true)
+        assert.deepEqual(JSON.parse(await fs.readFile(file, 'utf8')), { ...DEFAULT_CONFIG })
+        await fs.writeFile(file, JSON.stringify({ ...DEFAULT_CONFIG, mdns: false }))
+        const second = await loadOrCreateConfig(file)
+        assert.equal(second.created, false)
+        assert.equal(second.config.mdns, false)
+      } finally {
+        await cleanup()
+      }
+    })
+
+    it('readConfig never creates the file, and names the file in errors', async () => {
+      const { dir, cleanup } = await tempDir()
+      try {
+        const file = path.join(dir, 'config.json')
+        assert.deepEqual(await readConfig(file), { ...DEFAULT_CONFIG })
+        await assert.rejects(fs.stat(file), { code: 'ENOENT' })
+        await fs.writeFile(file, '{ not json')
+        await assert.rejects(readConfig(file), (err: Error) => err instanceof ConfigError && err.message.includes(file))
+      } finally {
+        await cleanup()
+      }
+    })
+  })
+})

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { runShoal, shoalCommand, spawnShoal } from '../helpers/processes.ts'
+import type { ShoalProcess } from '../helpers/processes.ts'
+import { tempDir, waitFor } from '../helpers/tmp.ts'
+
+interface Ready { peerId: string, addresses: string[], rpc: string }
+
+describe(`e2e: daemons as separate processes (${shoalCommand().join(' ')})`, function () {
+  this.timeout(120_000)
+  let dir: string
+  let cleanup: () => Promise<void>
+  const daemons: ShoalProcess[] = []
+
+  before(async () => { ({ dir, cleanup } = await tempDir('shoal-e2e-')) })
+  after(async () => {
+    for (const d of daemons) d.child.kill('SIGKILL')
+    await Promise.all(daemons.map(async d => await d.exited))
+    await cleanup()
+  })
+
+  async function startDaemon (name: string, bootstrap?: string): Promise<{ proc: ShoalProcess, ready: Ready, repo: string }> {
+    const repo = path.join(dir, name)
+    const args = ['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--json', '--log-level', 'warn']
+    if (bootstrap != null) args.push('--bootstrap', bootstrap)
+    const proc = spawnShoal(args)
+    daemons.push(proc)
+    let ready: Ready | undefined
+    await waitFor(() => {
+      if (proc.child.exitCode != null) throw new Error(`daemon ${name} exited: ${proc.stderr()}`)
+      try { ready = JSON.parse(proc.stdout()) } catch { return false }
+      return true
+    }, `daemon ${name} to be ready`, 30_000)
+    return { proc, ready: ready as Ready, repo }
+  }
+
+  async function peersOf (repo: string): Promise<string[]> {
+    const r = await runShoal(['peers', '--json', '--repo', repo])
+    assert.equal(r.code, 0, r.stderr)
+    return (JSON.parse(r.stdout) as Array<{ peerId: string }>).map(p => p.peerId)
+  }
+
+  it('three daemons that know only the first form a network: each lists the other two', async () => {
+    const a = await startDaemon('a')
+    const b = await startDaemon('b', a.ready.addresses[0])
+    const c = await startDaemon('c', a.ready.addresses[0])
+    const all = [a, b, c]
+
+    const id = await runShoal(['id', '--json', '--repo', a.repo])
+    assert.equal(id.code, 0, id.stderr)
+    assert.equal(JSON.parse(id.stdout).peerId, a.ready.peerId)
+
+    for (const node of all) {
+      const others = all.filter(o => o !== node).map(o => o.ready.peerId).sort()
+      let seen: string[] = []
+      await waitFor(async () => {
+        seen = (await peersOf(node.repo)).sort()
+        return others.every(o => seen.includes(o))
+      }, `${node.repo} to list the other two`, 30_000).catch(() => assert.deepEqual(seen, others))
+    }
+
+    // a second daemon on a repo in use fails at once, without harm
+    const second = await runShoal(['daemon', '--repo', b.repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns'])
+    assert.equal(second.code, 1)
+    assert.match(second.stderr, new RegExp(`a shoal daemon \\(pid ${b.proc.child.pid}\\) is already running on it`))
+    assert.equal((await runShoal(['id', '--json', '--repo', b.repo])).code, 0)
+
+    // SIGTERM stops a daemon cleanly within 5 s, and it leaves no api.json or lock behind
+    const started = Date.now()
+    c.proc.child.kill('SIGTERM')
+    assert.equal(await c.proc.exited, 0)
+    assert.ok(Date.now() - started < 5000, `stop took ${Date.now() - started} ms`)
+    assert.deepEqual((await fs.readdir(c.repo)).sort(), ['config.json', 'identity.key', 'rpc.token'])
+    const gone = await runShoal(['peers', '--repo', c.repo])
+    assert.equal(gone.code, 1)
+    assert.match(gone.stderr, /^Cannot reach the shoal daemon at 127\.0\.0\.1:\d+: is "shoal daemon" running\?\n$/)
+  })
+
+  it('a daemon killed with SIGKILL leaves a stale lock that the next start recovers', async () => {
+    const d = await startDaemon('killed')
+    d.proc.child.kill('SIGKILL')
+    await d.proc.exited
+    await fs.stat(path.join(d.repo, 'repo.lock'))
+    const again = await startDaemon('killed')
+    assert.equal(again.ready.peerId, d.ready.peerId, 'same identity after restart')
+    again.proc.child.kill('SIGINT')
+    assert.equal(await again.proc.exited, 0)
+  })
+})

@@ -1,0 +1,54 @@
+/**
+ * Runs shoal as separate processes: the built binary when SHOAL_BIN is set
+ * (CI's end-to-end step), else the sources under the runtime running the
+ * tests (Node or Deno).
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import path from 'node:path'
+import { isDeno } from '../../src/platform/runtime.ts'
+
+const ROOT = path.resolve(import.meta.dirname, '../..')
+
+export function shoalCommand (): string[] {
+  if (process.env.SHOAL_BIN != null && process.env.SHOAL_BIN !== '') return [path.resolve(process.env.SHOAL_BIN)]
+  const entry = path.join(ROOT, 'bin', 'shoal.ts')
+  return isDeno ? [process.execPath, 'run', '-A', entry] : [process.execPath, entry]
+}
+
+export interface ShoalProcess {
+  child: ChildProcess
+  stdout(): string
+  stderr(): string
+  /** resolves with the exit code (or signal name) */
+  exited: Promise<number | string>
+}
+
+export function spawnShoal (args: string[], env: Record<string, string> = {}): ShoalProcess {
+  const [cmd, ...pre] = shoalCommand()
+  const child = spawn(cmd, [...pre, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DENO_NO_UPDATE_CHECK: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  let err = ''
+  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
+  child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
+  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string)
+  return { child, stdout: () => out, stderr: () => err, exited }
+}
+
+export interface RunResult { code: number | string, stdout: string, stderr: string }
+
+/** Run a shoal command to completion, killing it after `timeoutMs`. */
+export async function runShoal (args: string[], timeoutMs = 30_000): Promise<RunResult> {
+  const p = spawnShoal(args)
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs)
+  try {
+    const code = await p.exited
+    return { code, stdout: p.stdout(), stderr: p.stderr() }
+  } finally {
+    clearTimeout(timer)
+  }
+}
