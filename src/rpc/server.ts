@@ -91,7 +91,7 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
     if (body == null) {
       res.setHeader('Connection', 'close')
       sendText(res, 413, `Payload too large: a JSON-RPC body may be at most ${maxBody} bytes`)
-      req.destroy()
+      discardRest(req)
       return
     }
     const answer = await handleJsonRpc(body, init.methods, {
@@ -147,18 +147,43 @@ function isOwnOrigin (origin: string, hosts: Set<string>): boolean {
   }
 }
 
-/** Read the body as text, or return undefined as soon as it exceeds `max` bytes. */
+/**
+ * Read the body as text, or resolve undefined as soon as it exceeds `max`
+ * bytes. The stream is left open so that the caller can answer before closing.
+ */
 async function readBody (req: http.IncomingMessage, max: number): Promise<string | undefined> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > max) return undefined
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > max) return undefined
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
+  return await new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size > max) {
+        req.off('data', onData)
+        req.pause()
+        resolve(undefined)
+        return
+      }
+      chunks.push(chunk)
+    }
+    req.on('data', onData)
+    req.once('end', () => { resolve(Buffer.concat(chunks).toString('utf8')) })
+    req.once('error', reject)
+  })
+}
+
+/** Bytes of a refused body read and dropped so the client sees the answer instead of a reset. */
+const LINGER_BYTES = 16 * 1024 * 1024
+
+/** Drop the rest of a refused body (up to a cap, then cut the connection). */
+function discardRest (req: http.IncomingMessage): void {
+  let dropped = 0
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length
+    if (dropped > LINGER_BYTES) req.destroy()
+  })
+  req.resume()
 }
 
 function sendText (res: http.ServerResponse, status: number, text: string): void {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { runShoal, shoalCommand, spawnShoal } from '../helpers/processes.ts'
+import { runShoal, sendSignal, shoalCommand, spawnShoal } from '../helpers/processes.ts'
 import type { ShoalProcess } from '../helpers/processes.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 
@@ -68,7 +68,7 @@ describe(`e2e: daemons as separate processes (${shoalCommand().join(' ')})`, fun
 
     // SIGTERM stops a daemon cleanly within 5 s, and it leaves no api.json or lock behind
     const started = Date.now()
-    c.proc.child.kill('SIGTERM')
+    sendSignal(c.proc, 'SIGTERM')
     assert.equal(await c.proc.exited, 0)
     assert.ok(Date.now() - started < 5000, `stop took ${Date.now() - started} ms`)
     assert.deepEqual((await fs.readdir(c.repo)).sort(), ['config.json', 'identity.key', 'rpc.token'])
@@ -84,7 +84,7 @@ describe(`e2e: daemons as separate processes (${shoalCommand().join(' ')})`, fun
     await fs.stat(path.join(d.repo, 'repo.lock'))
     const again = await startDaemon('killed')
     assert.equal(again.ready.peerId, d.ready.peerId, 'same identity after restart')
-    again.proc.child.kill('SIGINT')
+    sendSignal(again.proc, 'SIGINT')
     assert.equal(await again.proc.exited, 0)
   })
 })

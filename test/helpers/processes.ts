@@ -39,6 +39,15 @@ export function spawnShoal (args: string[], env: Record<string, string> = {}): S
   return { child, stdout: () => out, stderr: () => err, exited }
 }
 
+/**
+ * Send a signal through process.kill, not child.kill: Deno's child_process
+ * reports any child it kill()ed as ended by that signal, even when the child
+ * caught it and exited 0.
+ */
+export function sendSignal (p: ShoalProcess, signal: NodeJS.Signals): void {
+  process.kill(p.child.pid as number, signal)
+}
+
 export interface RunResult { code: number | string, stdout: string, stderr: string }
 
 /** Run a shoal command to completion, killing it after `timeoutMs`. */
