@@ -63,6 +63,9 @@ export interface RepoLock {
   release(): Promise<void>
 }
 
+/** Lock files taken by this process and not yet released. */
+const heldHere = new Set<string>()
+
 interface LockContent {
   pid: number
   hostname: string
@@ -82,14 +85,23 @@ export async function acquireRepoLock (paths: RepoPaths, pid = process.pid): Pro
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         await fs.link(tmp, paths.lock)
-        return { release: async () => { await releaseLock(paths.lock, pid) } }
+        heldHere.add(paths.lock)
+        return {
+          release: async () => {
+            heldHere.delete(paths.lock)
+            await releaseLock(paths.lock, pid)
+          }
+        }
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw new RepoError(`Cannot lock repo "${paths.root}": ${(err as Error).message}`, { cause: err })
         }
       }
       const holder = await readLock(paths.lock)
-      if (holder != null && holder.hostname === os.hostname() && isAlive(holder.pid)) {
+      if (holder != null && holder.hostname === os.hostname() && isAlive(holder.pid) &&
+        // a lock naming our own pid is ours only if this process took it; otherwise it was left by an
+        // earlier process that had the same pid (in a container the daemon is always pid 1)
+        (holder.pid !== pid || heldHere.has(paths.lock))) {
         throw new RepoLockedError(
           `Cannot use repo "${paths.root}": a shoal daemon (pid ${holder.pid}) is already running on it`,
           holder.pid

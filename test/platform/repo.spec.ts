@@ -60,6 +60,15 @@ describe('repo', () => {
       await lock.release()
     })
 
+    it('recovers a lock naming our own pid that this process did not take (pid 1 in a restarted container)', async () => {
+      const paths = repoPaths(dir)
+      await fs.writeFile(paths.lock, JSON.stringify({ pid: process.pid, hostname: os.hostname(), startedAt: new Date().toISOString() }))
+      const lock = await acquireRepoLock(paths)
+      // but the same process asking twice is refused
+      await assert.rejects(acquireRepoLock(paths), RepoLockedError)
+      await lock.release()
+    })
+
     it('recovers a lock file that is not a lock (garbage)', async () => {
       const paths = repoPaths(dir)
       await fs.writeFile(paths.lock, 'garbage')
