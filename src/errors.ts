@@ -102,3 +102,51 @@ export class AbortedError extends ShoalError {
     this.name = 'AbortedError'
   }
 }
+
+// ---- content and storage ----
+
+/** A string that is not a CID. */
+export class InvalidCidError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_INVALID_CID', options)
+    this.name = 'InvalidCidError'
+  }
+}
+
+/** A block that is not stored here (or, later, not found on the network). */
+export class BlockNotFoundError extends ShoalError {
+  readonly cid: string
+
+  constructor (cid: string, message = `Block "${cid}" is not stored on this node`) {
+    super(message, 'ERR_BLOCK_NOT_FOUND')
+    this.name = 'BlockNotFoundError'
+    this.cid = cid
+  }
+}
+
+/** A block whose bytes do not hash to its CID: never served, quarantined. */
+export class CorruptBlockError extends ShoalError {
+  readonly cid: string
+
+  constructor (cid: string, message = `Block "${cid}" is corrupted: its bytes do not match its CID`) {
+    super(message, 'ERR_CORRUPT_BLOCK')
+    this.name = 'CorruptBlockError'
+    this.cid = cid
+  }
+}
+
+/** A codec or hash function shoal does not handle. */
+export class UnsupportedError extends ShoalError {
+  constructor (message: string) {
+    super(message, 'ERR_UNSUPPORTED')
+    this.name = 'UnsupportedError'
+  }
+}
+
+/** The disk (or the repo's quota) is full: the write failed and nothing was kept half-done. */
+export class DiskFullError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_DISK_FULL', options)
+    this.name = 'DiskFullError'
+  }
+}

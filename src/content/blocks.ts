@@ -1,0 +1,59 @@
+/**
+ * What the content layer knows about single blocks: parsing CIDs with clear
+ * errors, verifying bytes against a CID, and the links out of a block. The
+ * storage interfaces the importer and exporter need are declared here
+ * (structurally), so content/ depends on no store.
+ */
+import * as dagPb from '@ipld/dag-pb'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { identity } from 'multiformats/hashes/identity'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { InvalidCidError, UnsupportedError } from '../errors.ts'
+
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+/** Where imported blocks go. */
+export interface BlockSink {
+  put(cid: CID, bytes: Uint8Array, options?: AbortOptions): Promise<void>
+}
+
+/** Where exported blocks come from; `get` returns verified bytes or throws. */
+export interface BlockSource {
+  get(cid: CID, options?: AbortOptions): Promise<Uint8Array>
+}
+
+export function parseCid (text: string): CID {
+  const trimmed = text.trim()
+  try {
+    return CID.parse(trimmed)
+  } catch (err) {
+    throw new InvalidCidError(`Invalid CID "${trimmed.length > 100 ? trimmed.slice(0, 100) + '...' : trimmed}": ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** True when `bytes` hash to `cid`'s multihash. Throws for hash functions shoal does not verify. */
+export async function verifyBlock (cid: CID, bytes: Uint8Array): Promise<boolean> {
+  const { code, digest } = cid.multihash
+  if (code === sha256.code) {
+    const actual = await sha256.digest(bytes)
+    return equalBytes(actual.digest, digest)
+  }
+  if (code === identity.code) return equalBytes(bytes, digest)
+  throw new UnsupportedError(`Cannot verify block "${cid}": hash function 0x${code.toString(16)} is not supported (only sha2-256)`)
+}
+
+/** The CIDs a block links to: a dag-pb node's links; none for raw leaves. */
+export function childLinks (cid: CID, bytes: Uint8Array): CID[] {
+  if (cid.code === raw.code) return []
+  if (cid.code === dagPb.code) return dagPb.decode(bytes).Links.map(l => l.Hash)
+  throw new UnsupportedError(`Cannot read links of block "${cid}": codec 0x${cid.code.toString(16)} is not supported (only dag-pb and raw)`)
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
