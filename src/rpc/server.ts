@@ -1,7 +1,8 @@
 /**
- * The RPC port: JSON-RPC 2.0 over HTTP `POST /rpc`, guarded from the first
- * byte: it checks the Host header (against DNS rebinding), refuses foreign
- * browser Origins, requires the bearer token, and caps the body size.
+ * The RPC port: JSON-RPC 2.0 over HTTP `POST /rpc` and plain HTTP routes for
+ * streams of bytes, all guarded from the first byte: the Host header is
+ * checked (against DNS rebinding), foreign browser Origins are refused, the
+ * bearer token is required, and JSON bodies are capped.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -14,11 +15,27 @@ import type { MethodTable } from './jsonrpc.ts'
 
 export const MAX_JSON_BODY = 1024 * 1024
 
+export interface RouteContext {
+  url: URL
+  match: RegExpExecArray
+  /** aborted when the client goes away */
+  signal: AbortSignal
+}
+
+/** A plain HTTP route beside /rpc (file bytes in and out). */
+export interface HttpRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE'
+  /** matched against the URL's pathname */
+  path: RegExp
+  handle(req: http.IncomingMessage, res: http.ServerResponse, context: RouteContext): Promise<void>
+}
+
 export interface RpcServerInit {
   /** HOST:PORT; port 0 picks a free one */
   listen: string
   token: string
   methods: MethodTable
+  routes?: HttpRoute[]
   /** extra Host header values to accept, HOST or HOST:PORT */
   allowedHosts?: string[]
   maxBodyBytes?: number
@@ -58,7 +75,10 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
     })
   })
   server.headersTimeout = 10_000
-  server.requestTimeout = 60_000
+  // uploads of any size are allowed on the byte routes, so no whole-request
+  // deadline; a connection that stalls for two minutes is closed
+  server.requestTimeout = 0
+  server.timeout = 120_000
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> => {
     const hostHeader = (req.headers.host ?? '').toLowerCase()
@@ -78,15 +98,28 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
       return
     }
     const url = new URL(req.url ?? '/', 'http://localhost')
-    if (url.pathname !== '/rpc') {
+    const candidates = routes.map(route => ({ route, match: route.path.exec(url.pathname) })).filter(c => c.match != null)
+    if (candidates.length === 0) {
       sendText(res, 404, `Not found: ${url.pathname}`)
       return
     }
-    if (req.method !== 'POST') {
-      res.setHeader('Allow', 'POST')
-      sendText(res, 405, 'Method not allowed: use POST /rpc')
+    const chosen = candidates.find(c => c.route.method === req.method)
+    if (chosen == null) {
+      res.setHeader('Allow', [...new Set(candidates.map(c => c.route.method))].join(', '))
+      sendText(res, 405, `Method not allowed: ${req.method ?? ''} ${url.pathname}`)
       return
     }
+    await chosen.route.handle(req, res, { url, match: chosen.match as RegExpExecArray, signal })
+  }
+
+  const rpcRoute: HttpRoute = {
+    method: 'POST',
+    path: /^\/rpc$/,
+    handle: async (req, res, { signal }) => { await handleRpc(req, res, signal) }
+  }
+  const routes = [rpcRoute, ...(init.routes ?? [])]
+
+  const handleRpc = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> => {
     const body = await readBody(req, maxBody)
     if (body == null) {
       res.setHeader('Connection', 'close')
@@ -186,7 +219,7 @@ function discardRest (req: http.IncomingMessage): void {
   req.resume()
 }
 
-function sendText (res: http.ServerResponse, status: number, text: string): void {
+export function sendText (res: http.ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) + 1 })
   res.end(text + '\n')
 }
