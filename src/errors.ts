@@ -150,3 +150,13 @@ export class DiskFullError extends ShoalError {
     this.name = 'DiskFullError'
   }
 }
+
+// ---- protocols ----
+
+/** A peer sent something that breaks a wire protocol (malformed, too large, out of order). */
+export class ProtocolError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_PROTOCOL', options)
+    this.name = 'ProtocolError'
+  }
+}

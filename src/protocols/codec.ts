@@ -1,0 +1,108 @@
+/**
+ * The wire format of every shoal protocol: frames of one unsigned-varint
+ * length followed by that many bytes of CBOR (a map with a string `t`, the
+ * message type). Explicit limits: a frame longer than `maxFrameBytes` is
+ * refused before it is read, and a peer that sends more than
+ * `maxBufferBytes` ahead of the reader is cut off.
+ */
+import { byteStream } from '@libp2p/utils'
+import type { ByteStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+import * as cborg from 'cborg'
+import * as varint from 'uint8-varint'
+import { ProtocolError } from '../errors.ts'
+
+export interface FrameLimits {
+  /** largest frame accepted or sent */
+  maxFrameBytes: number
+  /** most bytes buffered from the peer ahead of the reader */
+  maxBufferBytes: number
+}
+
+export interface ReadOptions {
+  signal?: AbortSignal
+}
+
+/** Encode one message as a frame: [length prefix, CBOR body]. */
+export function encodeFrame (message: object, maxFrameBytes = Infinity): [Uint8Array, Uint8Array] {
+  const body = cborg.encode(message)
+  if (body.byteLength > maxFrameBytes) throw new ProtocolError(`Refusing to send a ${body.byteLength}-byte frame: the limit is ${maxFrameBytes}`)
+  return [varint.encode(body.byteLength), body]
+}
+
+/** Decode the CBOR body of one frame into a message with a string type `t`. */
+export function decodeFrameBody (body: Uint8Array): Record<string, unknown> & { t: string } {
+  let value: unknown
+  try {
+    value = cborg.decode(body, { strict: true, rejectDuplicateMapKeys: true, useMaps: false })
+  } catch (err) {
+    throw new ProtocolError(`Malformed frame: ${(err as Error).message}`)
+  }
+  if (typeof value !== 'object' || value == null || Array.isArray(value) || typeof (value as { t?: unknown }).t !== 'string') {
+    throw new ProtocolError('Malformed frame: expected a map with a string "t"')
+  }
+  return value as Record<string, unknown> & { t: string }
+}
+
+/** A libp2p stream read and written as frames. */
+export class FramedStream {
+  readonly stream: Stream
+  private readonly bytes: ByteStream<Stream>
+  private readonly limits: FrameLimits
+
+  constructor (stream: Stream, limits: FrameLimits) {
+    this.stream = stream
+    this.limits = limits
+    this.bytes = byteStream(stream, { maxBufferSize: limits.maxBufferBytes })
+  }
+
+  /** The next message, or null when the peer closed its side cleanly between frames. */
+  async read (options: ReadOptions = {}): Promise<(Record<string, unknown> & { t: string }) | null> {
+    // unsigned varint, read a byte at a time (at most 8 bytes: 2^56)
+    let length = 0
+    for (let i = 0; ; i++) {
+      if (i === 8) throw new ProtocolError('Malformed frame: length prefix too long')
+      let byte: number
+      try {
+        const one = await this.bytes.read({ bytes: 1, signal: options.signal })
+        byte = one.get(0)
+      } catch (err) {
+        if (i === 0 && (err as Error).name === 'UnexpectedEOFError') return null
+        throw err
+      }
+      length += (byte & 0x7f) * 2 ** (7 * i)
+      if ((byte & 0x80) === 0) break
+    }
+    if (length > this.limits.maxFrameBytes) {
+      throw new ProtocolError(`Frame of ${length} bytes refused: the limit is ${this.limits.maxFrameBytes}`)
+    }
+    if (length === 0) throw new ProtocolError('Malformed frame: empty')
+    const body = await this.bytes.read({ bytes: length, signal: options.signal })
+    return decodeFrameBody(body.subarray())
+  }
+
+  async write (message: object, options: ReadOptions = {}): Promise<void> {
+    // one write per frame, so that concurrent writers never interleave
+    const [prefix, body] = encodeFrame(message, this.limits.maxFrameBytes)
+    const frame = new Uint8Array(prefix.byteLength + body.byteLength)
+    frame.set(prefix)
+    frame.set(body, prefix.byteLength)
+    await this.bytes.write(frame, options)
+  }
+}
+
+// ---- field readers: every decoded field is checked before use ----
+
+export function field<T> (message: Record<string, unknown>, name: string, check: (v: unknown) => v is T, what: string): T {
+  const value = message[name]
+  if (!check(value)) throw new ProtocolError(`Malformed "${String(message.t)}" message: "${name}" must be ${what}`)
+  return value
+}
+
+export const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+export const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array
+export const isString = (v: unknown): v is string => typeof v === 'string'
+export const isBool = (v: unknown): v is boolean => typeof v === 'boolean'
+export function isArrayOf<T> (check: (v: unknown) => v is T, max: number): (v: unknown) => v is T[] {
+  return (v: unknown): v is T[] => Array.isArray(v) && v.length <= max && v.every(check)
+}
