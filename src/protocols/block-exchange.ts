@@ -52,6 +52,8 @@ export interface BlockExchangeStore {
   get(cid: CID, options?: { signal?: AbortSignal }): Promise<Uint8Array>
   /** verifies, stores; `from` is the peer that pushed it */
   put(cid: CID, bytes: Uint8Array, options: { signal?: AbortSignal, from: PeerId }): Promise<void>
+  /** makes the puts so far durable; called before a PUT is acknowledged */
+  sync?(): Promise<void>
 }
 
 // ---- messages ----
@@ -187,6 +189,7 @@ async function serve (request: BlockRequest, framed: FramedStream, store: BlockE
           return false
         }
       }))
+      if (s.some(Boolean)) await store.sync?.()
       await framed.write({ t: 'ack', id: request.id, s })
       return
     }
@@ -229,8 +232,8 @@ export class BlockSession {
     this.framed = new FramedStream(stream, this.limits)
   }
 
-  static async open (dial: (peer: PeerId, protocol: string, options: { signal?: AbortSignal }) => Promise<Stream>, peer: PeerId, options: { signal?: AbortSignal, limits?: Partial<BlockExchangeLimits> } = {}): Promise<BlockSession> {
-    const stream = await dial(peer, BLOCK_PROTOCOL, { signal: options.signal })
+  static async open (dial: (peer: PeerId, protocol: string, options: { signal?: AbortSignal }) => Promise<Stream>, peer: PeerId, options: { signal?: AbortSignal, limits?: Partial<BlockExchangeLimits>, protocol?: string } = {}): Promise<BlockSession> {
+    const stream = await dial(peer, options.protocol ?? BLOCK_PROTOCOL, { signal: options.signal })
     return new BlockSession(stream, peer, options.limits)
   }
 

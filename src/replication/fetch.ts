@@ -1,0 +1,162 @@
+/**
+ * Get from anywhere: a BlockSource that answers from the local store, else
+ * from the block's replica set (nearest and least busy first), else from any
+ * other storage peer. Every fetched block is verified (by the session) and
+ * kept locally as unpinned cache. When a DAG node arrives its children are
+ * prefetched with a window, so a file streams at network speed, in order.
+ */
+import type { PeerId } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import { childLinks } from '../content/blocks.ts'
+import type { BlockSource } from '../content/blocks.ts'
+import { AbortedError, BlockNotFoundError, CorruptBlockError } from '../errors.ts'
+import { silentLogger } from '../platform/logger.ts'
+import type { Logger } from '../platform/logger.ts'
+import type { Membership } from './membership.ts'
+import { blockKey } from './placement.ts'
+import type { SessionPool } from './sessions.ts'
+
+export interface FetchStore {
+  has(cid: CID, options?: { signal?: AbortSignal }): Promise<boolean>
+  get(cid: CID, options?: { signal?: AbortSignal }): Promise<Uint8Array>
+  /** keep a fetched (already verified) block as unpinned cache */
+  putFetched(cid: CID, bytes: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+}
+
+export interface FetcherInit {
+  membership: Membership
+  sessions: SessionPool
+  local: FetchStore
+  k: number
+  /** network fetches in flight at once (prefetch included) */
+  window?: number
+  logger?: Logger
+}
+
+export class BlockFetcher implements BlockSource {
+  private readonly init: FetcherInit
+  private readonly log: Logger
+  private readonly inflight = new Map<string, Promise<Uint8Array>>()
+  /** fetched ahead of the reader, handed over once and then forgotten */
+  private readonly ready = new Map<string, Uint8Array>()
+  private readonly busy = new Map<string, number>()
+  private readonly queue: Array<() => void> = []
+  private running = 0
+
+  constructor (init: FetcherInit) {
+    this.init = init
+    this.log = init.logger ?? silentLogger
+  }
+
+  async get (cid: CID, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const key = cid.multihash.toString()
+    const early = this.ready.get(key)
+    if (early != null) {
+      this.ready.delete(key)
+      return early
+    }
+    const pending = this.inflight.get(key)
+    if (pending != null) return await pending
+    if (await this.init.local.has(cid, options)) return await this.init.local.get(cid, options)
+    return await this.fetch(cid, key, true, options)
+  }
+
+  private async fetch (cid: CID, key: string, urgent: boolean, options: { signal?: AbortSignal }): Promise<Uint8Array> {
+    const promise = this.slot(urgent, async () => await this.fromNetwork(cid, options))
+      .then(async bytes => {
+        await this.init.local.putFetched(cid, bytes, options)
+        this.prefetchChildren(cid, bytes)
+        return bytes
+      })
+      .finally(() => { this.inflight.delete(key) })
+    this.inflight.set(key, promise)
+    return await promise
+  }
+
+  private prefetchChildren (cid: CID, bytes: Uint8Array): void {
+    let links: CID[]
+    try {
+      links = childLinks(cid, bytes)
+    } catch {
+      return
+    }
+    for (const link of links) {
+      const key = link.multihash.toString()
+      if (this.inflight.has(key) || this.ready.has(key)) continue
+      const run = async (): Promise<void> => {
+        if (await this.init.local.has(link)) return
+        const child = await this.fetch(link, key, false, {})
+        // hand it to the reader without a disk read, unless too much is waiting
+        if (this.ready.size < (this.init.window ?? 32) * 2) this.ready.set(key, child)
+      }
+      run().catch(() => {
+        // the reader will ask again and get the error then
+      })
+    }
+  }
+
+  /** Run `fn` when fewer than `window` fetches are in flight; urgent ones go first. */
+  private async slot<T> (urgent: boolean, fn: () => Promise<T>): Promise<T> {
+    if (this.running >= (this.init.window ?? 32)) {
+      await new Promise<void>(resolve => { urgent ? this.queue.unshift(resolve) : this.queue.push(resolve) })
+    }
+    this.running++
+    try {
+      return await fn()
+    } finally {
+      this.running--
+      this.queue.shift()?.()
+    }
+  }
+
+  private async fromNetwork (cid: CID, options: { signal?: AbortSignal }): Promise<Uint8Array> {
+    const { membership } = this.init
+    const self = membership.self.toString()
+    const key = blockKey(cid)
+    const set = (membership.peers().length + 1 < this.init.k
+      ? await membership.lookupReplicaSet(key, this.init.k, options)
+      : membership.replicaSet(key, this.init.k)).filter(p => p.toString() !== self)
+    // least busy first, nearest first among equals (the set is sorted by distance)
+    const ordered = set.map((p, i) => ({ p, i })).sort((a, b) => (this.load(a.p) - this.load(b.p)) || a.i - b.i).map(x => x.p)
+    const inSet = new Set(set.map(String))
+    const others = membership.peers().filter(p => !inSet.has(p.toString()))
+
+    let asked = 0
+    let answered = 0
+    for (const peer of [...ordered, ...others]) {
+      if (options.signal?.aborted === true) throw new AbortedError(`Fetching block "${cid}" was aborted`)
+      asked++
+      const bytes = await this.askPeer(peer, cid, options).catch((err: Error) => {
+        if (err instanceof CorruptBlockError) {
+          this.log.warn('peer served a corrupted block; trying another replica', { peer: peer.toString(), cid: cid.toString() })
+        } else {
+          this.log.debug('peer did not answer for a block', { peer: peer.toString(), cid: cid.toString(), error: err.message })
+        }
+        return null
+      })
+      if (bytes === null) continue
+      answered++
+      if (bytes !== undefined) return bytes
+    }
+    throw new BlockNotFoundError(cid.toString(),
+      `Cannot fetch block "${cid}": ${answered} of ${asked} peers asked answered, none has it` +
+      (asked === 0 ? ' (no storage peers are connected)' : ''))
+  }
+
+  private load (peer: PeerId): number {
+    return this.busy.get(peer.toString()) ?? 0
+  }
+
+  /** The verified bytes, or undefined if the peer does not have the block. */
+  private async askPeer (peer: PeerId, cid: CID, options: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
+    const key = peer.toString()
+    this.busy.set(key, this.load(peer) + 1)
+    try {
+      const session = await this.init.sessions.get(peer, options)
+      const [answer] = await session.get([cid], { signal: options.signal ?? AbortSignal.timeout(30_000) })
+      return answer?.bytes
+    } finally {
+      this.busy.set(key, this.load(peer) - 1)
+    }
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Which peers take part in storage: the connected peers that speak the block
+ * protocol (learnt through identify, via a libp2p topology), plus this node.
+ * Replica sets are computed over this view; when it holds fewer than k
+ * members a DHT lookup of the key finds (and connects) more.
+ */
+import type { PeerId } from '@libp2p/interface'
+import type { ShoalLibp2p } from '../net/libp2p.ts'
+import { BLOCK_PROTOCOL } from '../protocols/block-exchange.ts'
+import { closestPeers } from './placement.ts'
+
+export interface MembershipInit {
+  libp2p: ShoalLibp2p
+  protocol?: string
+}
+
+export class Membership {
+  private readonly libp2p: ShoalLibp2p
+  private readonly protocol: string
+  private readonly members = new Map<string, PeerId>()
+  private topologyId?: string
+  private readonly listeners = new Set<(peer: PeerId, joined: boolean) => void>()
+
+  constructor (init: MembershipInit) {
+    this.libp2p = init.libp2p
+    this.protocol = init.protocol ?? BLOCK_PROTOCOL
+  }
+
+  async start (): Promise<void> {
+    this.topologyId = await this.libp2p.register(this.protocol, {
+      onConnect: (peer) => { this.update(peer, true) },
+      onDisconnect: (peer) => { this.update(peer, false) }
+    })
+  }
+
+  stop (): void {
+    if (this.topologyId != null) this.libp2p.unregister(this.topologyId)
+    this.members.clear()
+  }
+
+  get self (): PeerId {
+    return this.libp2p.peerId
+  }
+
+  /** Connected storage peers (not self). */
+  peers (): PeerId[] {
+    return [...this.members.values()]
+  }
+
+  /** Called with (peer, true) when a storage peer connects, (peer, false) when it leaves. */
+  onChange (listener: (peer: PeerId, joined: boolean) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  /** The replica set of `key` in the current view, nearest first, self included. */
+  replicaSet (key: Uint8Array, k: number): PeerId[] {
+    return closestPeers(key, [this.self, ...this.members.values()], k)
+  }
+
+  /**
+   * The replica set, asking the DHT for the closest peers first when the view
+   * is thin (fewer than k members); the peers it finds are dialled and join
+   * the view once identify says they speak the block protocol.
+   */
+  async lookupReplicaSet (key: Uint8Array, k: number, options: { signal?: AbortSignal } = {}): Promise<PeerId[]> {
+    if (this.members.size + 1 < k) {
+      try {
+        for await (const event of this.libp2p.services.dht.getClosestPeers(key, { signal: options.signal ?? AbortSignal.timeout(10_000) })) {
+          if (event.name === 'FINAL_PEER' && !this.members.has(event.peer.id.toString()) && !event.peer.id.equals(this.self)) {
+            await this.libp2p.dialProtocol(event.peer.id, this.protocol, { signal: AbortSignal.timeout(5000) })
+              .then(async stream => { await stream.close() })
+              .catch(() => {})
+          }
+        }
+      } catch {
+        // a lookup that fails leaves the view as it is
+      }
+    }
+    return this.replicaSet(key, k)
+  }
+
+  private update (peer: PeerId, joined: boolean): void {
+    const key = peer.toString()
+    if (joined === this.members.has(key)) return
+    if (joined) this.members.set(key, peer)
+    else this.members.delete(key)
+    for (const l of this.listeners) l(peer, joined)
+  }
+}
