@@ -160,3 +160,32 @@ export class ProtocolError extends ShoalError {
     this.name = 'ProtocolError'
   }
 }
+
+// ---- names ----
+
+/** A name record (or a context token) that is malformed, over a limit, or not canonically encoded. */
+export class InvalidRecordError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_INVALID_RECORD', options)
+    this.name = 'InvalidRecordError'
+  }
+}
+
+/** A name record whose signature does not verify: forged, or tampered with on the way. */
+export class InvalidSignatureError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_INVALID_SIGNATURE', options)
+    this.name = 'InvalidSignatureError'
+  }
+}
+
+/** A node that is not UnixFS, or not valid UnixFS: another codec, not a UnixFS protobuf, sizes that disagree, an unsafe entry name. */
+export class NotUnixFsError extends ShoalError {
+  readonly cid: string
+
+  constructor (cid: string, message = `Block "${cid}" is not a UnixFS node`, options?: ErrorOptions) {
+    super(message, 'ERR_NOT_UNIXFS', options)
+    this.name = 'NotUnixFsError'
+    this.cid = cid
+  }
+}
