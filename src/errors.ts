@@ -189,3 +189,27 @@ export class NotUnixFsError extends ShoalError {
     this.cid = cid
   }
 }
+
+/** unpin of a CID that is not a pin root. */
+export class NotPinnedError extends ShoalError {
+  readonly cid: string
+
+  constructor (cid: string, message = `Cannot unpin "${cid}": it is not pinned`) {
+    super(message, 'ERR_NOT_PINNED')
+    this.name = 'NotPinnedError'
+    this.cid = cid
+  }
+}
+
+// ---- replication ----
+
+/** A write reached fewer confirmed replicas than its quorum; what was stored is kept. */
+export class QuorumError extends ShoalError {
+  readonly details: unknown
+
+  constructor (message: string, details?: unknown) {
+    super(message, 'ERR_QUORUM')
+    this.name = 'QuorumError'
+    this.details = details
+  }
+}

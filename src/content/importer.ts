@@ -1,0 +1,467 @@
+/**
+ * Importing bytes into UnixFS DAGs with ipfs-unixfs-importer, so a file's CID
+ * is the one Kubo gives for the same settings.
+ *
+ * Defaults equal `ipfs add --cid-version=1`: 256 KiB fixed chunks, raw leaves,
+ * balanced layout with at most 174 links per node, sha2-256, CIDv1, and a
+ * single-chunk file is its raw leaf (`bafkrei...`). `cidVersion: 0` equals
+ * plain `ipfs add`: CIDv0 and dag-pb leaves (UnixFS type "file") unless
+ * `rawLeaves: true` is asked for. Directories are dag-pb UnixFS directories,
+ * turned into HAMT shards (fanout 256, murmur3 keys) when the estimated size
+ * of the directory node (names + CIDs of the links, Kubo's "links" estimate)
+ * exceeds 256 KiB, as Kubo's autosharding does (Import.UnixFSHAMTDirectory-
+ * SizeThreshold; boxo switches when the estimate is strictly above it).
+ *
+ * Memory stays flat whatever the size: input is consumed as a stream; at most
+ * `blockWriteConcurrency` blocks are being written (a sliding window, see
+ * ImportRun) while the next chunk is hashed; the layout keeps no chunk bytes
+ * while it groups leaves (layout.ts); files of a directory are imported one
+ * after another unless `fileImportConcurrency` says otherwise (entries of a
+ * directory often come from one sequential stream, where reading ahead would
+ * buffer whole files). Only the directory tree itself (names and CIDs, not
+ * contents) is held until the end.
+ *
+ * Copies: a chunk inside one input buffer is a view of it; a chunk spanning
+ * input buffers is copied once. Each block is hashed once (node:crypto through
+ * multiformats, synchronously, on the calling thread). The signal is checked
+ * between input buffers and before each write, and passed to the sink; a
+ * source that waits for bytes should watch the same signal.
+ */
+import { importer, type ImportCandidate, type ImporterOptions, type WritableStorage } from 'ipfs-unixfs-importer'
+import * as dagPb from '@ipld/dag-pb'
+import { UnixFS } from 'ipfs-unixfs'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { AbortedError, InvalidArgumentError } from '../errors.ts'
+import { createChunker, DEFAULT_CHUNKER, parseChunker, type ChunkerSpec } from './chunker.ts'
+import { balancedLayout } from './layout.ts'
+import type { AbortOptions, BlockSink } from './blocks.ts'
+import type { Digest } from 'multiformats/hashes/digest'
+
+export { parseChunker, formatChunker, DEFAULT_CHUNKER, MAX_CHUNK_SIZE } from './chunker.ts'
+export type { ChunkerSpec, ChunkerConfig } from './chunker.ts'
+
+export interface ImportProgress {
+  /** bytes of file content read (and chunked) so far, over all files */
+  bytes: number
+}
+
+export interface ImportOptions {
+  /** 1 (default, `ipfs add --cid-version=1`) or 0 (plain `ipfs add`) */
+  cidVersion?: 0 | 1
+  /** `size-N` (default `size-262144`), `fastcdc` or `fastcdc-MIN-AVG-MAX` */
+  chunker?: ChunkerSpec
+  /** default: true for CIDv1, false for CIDv0 (as Kubo) */
+  rawLeaves?: boolean
+  signal?: AbortSignal
+  /** called after each chunk (not each input buffer) with the bytes read so far; cheap */
+  onProgress?: (evt: ImportProgress) => void
+  /** blocks being written to the sink at a time (default 8): a sliding window, hashing goes on meanwhile */
+  blockWriteConcurrency?: number
+  /** files of a directory imported at a time (default 1; see the module comment) */
+  fileImportConcurrency?: number
+}
+
+export interface ImportFileResult {
+  cid: CID
+  /** file bytes */
+  size: number
+  /** blocks written to the sink (a block repeated in the file counts each time) */
+  blocks: number
+}
+
+export interface DirectoryEntryInput {
+  /** relative, `/`-separated; no empty, `.` or `..` segments */
+  path: string
+  /** file content; absent for a directory */
+  content?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+  mode?: number
+  mtime?: Date
+}
+
+export interface ImportedEntry {
+  path: string
+  cid: CID
+  type: 'file' | 'directory'
+  /** file bytes for a file; for a directory its cumulative DAG size (its blocks and everything below) */
+  size: number
+}
+
+export interface ImportDirectoryResult {
+  cid: CID
+  /** cumulative DAG size of the root directory (as `statContent` reports it) */
+  size: number
+  /** file bytes imported, over all files */
+  bytes: number
+  /** blocks written to the sink */
+  blocks: number
+  /** every file and directory below the root, in the order they were completed */
+  entries: ImportedEntry[]
+}
+
+/** Kubo's default maximum links per node of the balanced layout. */
+export const MAX_CHILDREN_PER_NODE = 174
+/** Kubo's default HAMT sharding threshold (bytes of the estimated directory node). */
+export const SHARD_SPLIT_THRESHOLD_BYTES = 256 * 1024
+/** Blocks written to the sink at a time (a sliding window; a sink that resolves at once never fills it). */
+export const DEFAULT_BLOCK_WRITE_CONCURRENCY = 8
+
+/** A sink that discards every block (`--only-hash`). */
+export const nullSink: BlockSink = {
+  async put () {}
+}
+
+/** Imports one file (a byte stream) and returns its root CID. */
+export async function importFile (
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array,
+  sink: BlockSink,
+  options: ImportOptions = {}
+): Promise<ImportFileResult> {
+  const run = new ImportRun(sink, options)
+  const content = checkContent(source instanceof Uint8Array ? [source] : source)
+  let root: { cid: CID, unixfs?: { fileSize(): bigint } } | undefined
+  try {
+    for await (const entry of importer([{ content }], run.storage, run.importerOptions({ wrapWithDirectory: false }))) {
+      root = entry
+    }
+    await run.drain()
+  } catch (err) {
+    throw await run.fail(err)
+  }
+  if (root == null) throw new Error('The importer returned nothing')
+  return { cid: root.cid, size: run.bytes, blocks: run.blocks }
+}
+
+/**
+ * Imports a tree given as entries with relative paths; returns the root
+ * directory (all entries sit below it, as in `ipfs add -r DIR`: the root is
+ * DIR). Directories are created for every parent path; an entry without
+ * content is an (empty or not) directory. No entries give the empty directory.
+ */
+export async function importDirectory (
+  entries: AsyncIterable<DirectoryEntryInput> | Iterable<DirectoryEntryInput>,
+  sink: BlockSink,
+  options: ImportOptions = {}
+): Promise<ImportDirectoryResult> {
+  const run = new ImportRun(sink, options)
+  const seen = new Map<string, 'file' | 'directory' | 'implied'>()
+  // directories given as entries, with their metadata: the importer does not report those left empty
+  const explicitDirs = new Map<string, { mode?: number, mtime?: { secs: bigint, nsecs: number } }>()
+  const candidates = async function * (): AsyncGenerator<ImportCandidate> {
+    for await (const entry of entries) {
+      run.checkAborted()
+      const path = validatePath(entry?.path)
+      const isFile = entry.content != null
+      recordPath(seen, path, isFile ? 'file' : 'directory', entry)
+      if (seen.get(path) === 'implied') continue // an already-known directory, nothing to add
+      const meta: { mode?: number, mtime?: { secs: bigint, nsecs: number } } = {}
+      if (entry.mode != null) meta.mode = validateMode(entry.mode, path)
+      if (entry.mtime != null) meta.mtime = toMtime(entry.mtime, path)
+      if (isFile) {
+        const content = entry.content as AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+        yield { path, content: checkContent(content instanceof Uint8Array ? [content] : content), ...meta }
+      } else {
+        explicitDirs.set(path, meta)
+        yield { path, ...meta }
+      }
+    }
+  }
+  const results: ImportedEntry[] = []
+  let root: ImportedEntry | undefined
+  try {
+    for await (const entry of importer(candidates(), run.storage, run.importerOptions({ wrapWithDirectory: true }))) {
+      const path = entry.path ?? ''
+      const isDir = entry.unixfs?.isDirectory() === true
+      const size = isDir
+        ? Number(entry.size)
+        : entry.cid.code === raw.code ? Number(entry.size) : Number(entry.unixfs?.fileSize() ?? entry.size)
+      const imported: ImportedEntry = { path, cid: entry.cid, type: isDir ? 'directory' : 'file', size }
+      if (path === '') root = imported
+      else results.push(imported)
+    }
+    await run.drain()
+  } catch (err) {
+    throw await run.fail(err)
+  }
+  if (root == null) throw new Error('The importer returned no root directory')
+  if (explicitDirs.size > 0) {
+    const reported = new Set(results.map(e => e.path))
+    for (const [path, meta] of explicitDirs) {
+      if (!reported.has(path)) results.push({ path, type: 'directory', ...emptyDirectory(meta, run.cidVersion) })
+    }
+  }
+  return { cid: root.cid, size: root.size, bytes: run.bytes, blocks: run.blocks, entries: results }
+}
+
+/** Checks a relative path; returns it. */
+export function validatePath (path: unknown): string {
+  if (typeof path !== 'string') {
+    throw new InvalidArgumentError(`Invalid path ${String(path)}: expected a string`)
+  }
+  const show = JSON.stringify(path.length > 200 ? path.slice(0, 200) + '...' : path)
+  if (path === '') throw new InvalidArgumentError('Invalid path "": a path must name an entry below the root')
+  if (path.startsWith('/')) throw new InvalidArgumentError(`Invalid path ${show}: it must be relative (no leading "/")`)
+  if (path.includes('\0')) throw new InvalidArgumentError(`Invalid path ${show}: it contains a NUL character`)
+  for (const segment of path.split('/')) {
+    if (segment === '') throw new InvalidArgumentError(`Invalid path ${show}: it has an empty segment ("//" or a trailing "/")`)
+    if (segment === '..') throw new InvalidArgumentError(`Invalid path ${show}: ".." is not allowed`)
+    if (segment === '.') throw new InvalidArgumentError(`Invalid path ${show}: "." is not allowed`)
+    // the importer reads "\/" as an escaped slash, so a name may not end with a backslash
+    if (segment.endsWith('\\')) throw new InvalidArgumentError(`Invalid path ${show}: a name may not end with "\\"`)
+  }
+  return path
+}
+
+function recordPath (seen: Map<string, 'file' | 'directory' | 'implied'>, path: string, kind: 'file' | 'directory', entry: DirectoryEntryInput): void {
+  const show = JSON.stringify(path)
+  const segments = path.split('/')
+  // every parent must be (or become) a directory
+  let parent = ''
+  for (let i = 0; i < segments.length - 1; i++) {
+    parent = parent === '' ? segments[i] : `${parent}/${segments[i]}`
+    const known = seen.get(parent)
+    if (known === 'file') throw new InvalidArgumentError(`Invalid path ${show}: "${parent}" is a file`)
+    if (known == null) seen.set(parent, 'implied')
+  }
+  const known = seen.get(path)
+  if (known == null) {
+    seen.set(path, kind)
+    return
+  }
+  if (kind === 'file') {
+    throw new InvalidArgumentError(known === 'file' ? `Duplicate path ${show}` : `Invalid path ${show}: it is already a directory`)
+  }
+  if (known === 'file') throw new InvalidArgumentError(`Invalid path ${show}: it is already a file`)
+  // a directory listed again (or after its contents): harmless unless it carries metadata,
+  // which the importer could only apply by dropping what is already below it
+  if (entry.mode != null || entry.mtime != null) {
+    throw new InvalidArgumentError(`Invalid entry ${show}: a directory with a mode or mtime must come before its contents and only once`)
+  }
+  seen.set(path, 'implied')
+}
+
+/** The CID and size of an empty directory node, as the importer writes it (it stores the block itself). */
+function emptyDirectory (meta: { mode?: number, mtime?: { secs: bigint, nsecs: number } }, cidVersion: 0 | 1): { cid: CID, size: number } {
+  const unixfs = new UnixFS({ type: 'directory', ...meta })
+  const block = dagPb.encode(dagPb.prepare({ Data: unixfs.marshal() }))
+  const cid = CID.create(cidVersion, dagPb.code, digestSync(block))
+  return { cid, size: block.length }
+}
+
+function validateMode (mode: number, path: string): number {
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw new InvalidArgumentError(`Invalid mode ${mode} for ${JSON.stringify(path)}: expected permission bits 0 to 0o7777`)
+  }
+  return mode
+}
+
+function toMtime (mtime: Date, path: string): { secs: bigint, nsecs: number } {
+  const ms = mtime instanceof Date ? mtime.getTime() : NaN
+  if (!Number.isFinite(ms)) throw new InvalidArgumentError(`Invalid mtime for ${JSON.stringify(path)}: expected a valid Date`)
+  const secs = Math.floor(ms / 1000)
+  return { secs: BigInt(secs), nsecs: (ms - secs * 1000) * 1_000_000 }
+}
+
+const IMPORTER_ERRORS = new Set([
+  'InvalidParametersError', 'InvalidAvgChunkSizeError', 'InvalidChunkSizeError',
+  'InvalidMinChunkSizeError', 'InvalidContentError', 'InvalidShardingStrategyError'
+])
+
+/**
+ * State of one import: the sink adapter with its write window, counters, abort
+ * checks.
+ *
+ * Writes go through a sliding window: `write` starts `sink.put` and returns at
+ * once unless `blockWriteConcurrency` puts are pending, so hashing the next
+ * chunk overlaps with storing the previous ones, and at most that many chunks
+ * (plus the one being hashed) are held. The importer's own batching
+ * (`blockWriteConcurrency` chunks read, then all hashed and written, then the
+ * next batch) keeps more chunks alive and stalls on the slowest put; here it is
+ * set to 1 and leaf blocks are made by `bufferImporter` below, the same blocks
+ * the importer makes.
+ */
+class ImportRun {
+  bytes = 0
+  blocks = 0
+  readonly storage: WritableStorage
+  private readonly sink: BlockSink
+  private readonly options: ImportOptions
+  private readonly signal?: AbortSignal
+  private readonly putOptions?: AbortOptions
+  private readonly window: number
+  private readonly pending = new Set<Promise<void>>()
+  private failure: { error: unknown } | undefined
+
+  constructor (sink: BlockSink, options: ImportOptions) {
+    this.sink = sink
+    this.options = options
+    this.signal = options.signal
+    this.putOptions = options.signal == null ? undefined : { signal: options.signal }
+    this.window = positive(options.blockWriteConcurrency ?? DEFAULT_BLOCK_WRITE_CONCURRENCY, 'blockWriteConcurrency')
+    // the importer's blockstore interface (v7): put(cid, bytes | Iterable | AsyncIterable) => CID
+    this.storage = {
+      put: async (cid, bytes) => {
+        await this.write(cid, bytes instanceof Uint8Array ? bytes : await collect(bytes))
+        return cid
+      }
+    }
+  }
+
+  /** Starts writing a block; waits only while the window is full. */
+  async write (cid: CID, block: Uint8Array): Promise<void> {
+    this.checkAborted()
+    this.throwIfFailed()
+    const p: Promise<void> = this.sink.put(cid, block, this.putOptions).then(
+      () => { this.blocks++; this.pending.delete(p) },
+      (error: unknown) => { this.failure ??= { error }; this.pending.delete(p) }
+    )
+    this.pending.add(p)
+    while (this.pending.size >= this.window) await Promise.race(this.pending)
+    this.throwIfFailed()
+  }
+
+  private throwIfFailed (): void {
+    if (this.failure != null) throw this.failure.error
+  }
+
+  /** Waits for every pending write; throws the first failure. */
+  async drain (): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending)
+    this.throwIfFailed()
+  }
+
+  /** After a failure: lets pending writes settle (nothing is written after we return), maps the error. */
+  async fail (err: unknown): Promise<unknown> {
+    while (this.pending.size > 0) await Promise.all(this.pending)
+    return this.mapError(err)
+  }
+
+  /**
+   * Leaf blocks, as the importer's default buffer importer makes them: a raw
+   * block (CIDv1) or a dag-pb node holding UnixFS {type, data} (cidVersion).
+   */
+  bufferImporter (rawLeaves: boolean, cidVersion: 0 | 1): NonNullable<ImporterOptions['bufferImporter']> {
+    const run = this
+    return async function * (file) {
+      for await (const chunk of file.content) {
+        yield async () => {
+          if (rawLeaves) {
+            const cid = CID.createV1(raw.code, digestSync(chunk))
+            await run.write(cid, chunk)
+            return { cid, size: BigInt(chunk.length), block: chunk }
+          }
+          const unixfs = new UnixFS({ type: 'file', data: chunk })
+          const block = dagPb.encode({ Data: unixfs.marshal(), Links: [] })
+          const cid = CID.create(cidVersion, dagPb.code, digestSync(block))
+          await run.write(cid, block)
+          return { cid, unixfs, size: BigInt(block.length), block }
+        }
+      }
+    }
+  }
+
+  get cidVersion (): 0 | 1 {
+    const cidVersion = this.options.cidVersion ?? 1
+    if (cidVersion !== 0 && cidVersion !== 1) {
+      throw new InvalidArgumentError(`Invalid CID version ${String(cidVersion)}: expected 0 or 1`)
+    }
+    return cidVersion
+  }
+
+  importerOptions (extra: Partial<ImporterOptions>): ImporterOptions {
+    const o = this.options
+    const cidVersion = this.cidVersion
+    const chunker = createChunker(parseChunker(o.chunker ?? DEFAULT_CHUNKER))
+    const rawLeaves = o.rawLeaves ?? cidVersion === 1
+    const fileImportConcurrency = positive(o.fileImportConcurrency ?? 1, 'fileImportConcurrency')
+    const onProgress = o.onProgress
+    return {
+      cidVersion,
+      rawLeaves,
+      // dag-pb leaves are UnixFS "file" nodes, as Kubo's balanced builder makes them
+      leafType: 'file',
+      bufferImporter: this.bufferImporter(rawLeaves, cidVersion),
+      reduceSingleLeafToSelf: true,
+      chunker,
+      // the importer's balanced layout, without keeping chunks while a group fills (see layout.ts)
+      layout: balancedLayout(MAX_CHILDREN_PER_NODE),
+      shardSplitThresholdBytes: SHARD_SPLIT_THRESHOLD_BYTES,
+      shardSplitStrategy: 'links-bytes',
+      shardFanoutBits: 8,
+      // the write window is ours (see the class comment)
+      blockWriteConcurrency: 1,
+      fileImportConcurrency,
+      // the importer's own validator is one more async layer per input buffer; guard() checks the same
+      chunkValidator: (source) => this.guard(source),
+      onProgress: (evt) => {
+        if (evt.type === 'unixfs:importer:progress:file:read') {
+          this.bytes += Number((evt.detail as { chunkSize: bigint }).chunkSize)
+          onProgress?.({ bytes: this.bytes })
+        }
+      },
+      ...extra
+    }
+  }
+
+  /** Wraps a file's byte stream (in place of the importer's chunk validator): abort checks between buffers, clear errors for non-bytes. */
+  guard (source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    const run = this
+    return (async function * () {
+      for await (const buf of source) {
+        run.checkAborted()
+        if (!(buf instanceof Uint8Array)) {
+          throw new InvalidArgumentError(`Invalid content: expected Uint8Array chunks, got ${typeof buf}`)
+        }
+        if (buf.length > 0) yield buf
+      }
+    })()
+  }
+
+  checkAborted (): void {
+    if (this.signal?.aborted === true) throw new AbortedError('The import was aborted')
+  }
+
+  mapError (err: unknown): unknown {
+    if (this.signal?.aborted === true && !(err instanceof AbortedError)) return new AbortedError('The import was aborted')
+    if (err instanceof Error && IMPORTER_ERRORS.has(err.name)) {
+      return new InvalidArgumentError(`Cannot import: ${err.message}`, { cause: err })
+    }
+    return err
+  }
+}
+
+/** SHA-256 multihash; multiformats hashes with node:crypto, synchronously, under Node and Deno. */
+function digestSync (bytes: Uint8Array): Digest<typeof sha256.code, number> {
+  const digest = sha256.digest(bytes)
+  if (digest instanceof Promise) throw new Error('sha2-256 is expected to be synchronous here (multiformats on node:crypto)')
+  return digest
+}
+
+function checkContent<T extends AsyncIterable<Uint8Array> | Iterable<Uint8Array>> (source: T): T {
+  if (source == null || (typeof (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== 'function' && typeof (source as Iterable<Uint8Array>)[Symbol.iterator] !== 'function')) {
+    throw new InvalidArgumentError('Invalid content: expected bytes, an iterable or an async iterable of Uint8Array')
+  }
+  return source
+}
+
+function positive (n: number, name: string): number {
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`Invalid ${name} ${n}: expected a positive integer`)
+  return n
+}
+
+async function collect (bytes: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  let length = 0
+  for await (const p of bytes) {
+    parts.push(p)
+    length += p.length
+  }
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.length
+  }
+  return out
+}
