@@ -1,0 +1,418 @@
+/**
+ * The node's metadata in SQLite (node:sqlite, in Node 24 and Deno 2): pins
+ * and the blocks each pin covers, the blocks held for the network, an index
+ * of the stored blocks, and counters.
+ *
+ * Schema versions: `PRAGMA user_version` is the version of the schema; the
+ * ordered MIGRATIONS list takes a database from one version to the next, each
+ * step in its own transaction together with the version bump. Opening a
+ * database whose version is newer than the last migration fails with
+ * RepoError instead of guessing. Any schema change is a new migration: the
+ * golden test compares a fresh database to test/fixtures/store/schema-v<N>.sql.
+ *
+ * Durability: WAL with synchronous=NORMAL, and synchronous=FULL for the
+ * commits whose loss would let GC remove data a user asked to keep (pins,
+ * unpins, held blocks) and for migrations. NORMAL commits (the block index,
+ * written once per stored block) survive a process crash; a power loss may
+ * drop the last ones, never corrupt the file. The block index is a cache of
+ * what the blockstore holds and is rebuilt from it after an unclean
+ * shutdown (see ContentStore), so losing its tail is harmless, while FULL on
+ * every index row would cost one WAL fsync per block.
+ *
+ * Blocks are keyed by multihash (bytes), like the blockstore: a CIDv0 and a
+ * CIDv1 of the same multihash are one block. Pins are keyed by their root
+ * CID in v1 form, so pinning a v0 CID and its v1 form is one pin.
+ */
+import { DatabaseSync } from 'node:sqlite'
+import { RepoError } from '../errors.ts'
+
+export interface Migration {
+  /** 1, 2, 3... in order, no gaps. */
+  version: number
+  description: string
+  /** Runs inside the migration's transaction. */
+  up(db: DatabaseSync): void
+}
+
+const SCHEMA_V1 = `
+CREATE TABLE pins (
+  root TEXT PRIMARY KEY, -- root CID, v1 form
+  mode TEXT NOT NULL CHECK (mode IN ('recursive', 'direct')),
+  name TEXT,
+  created INTEGER NOT NULL, -- ms since the epoch
+  blocks INTEGER NOT NULL, -- distinct blocks covered
+  bytes INTEGER NOT NULL -- their total size
+) STRICT;
+
+CREATE TABLE pin_blocks (
+  root TEXT NOT NULL REFERENCES pins (root) ON DELETE CASCADE,
+  mh BLOB NOT NULL, -- multihash of a covered block
+  PRIMARY KEY (root, mh)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX pin_blocks_by_mh ON pin_blocks (mh);
+
+CREATE TABLE held (
+  mh BLOB PRIMARY KEY, -- multihash of a block this node holds for the network
+  cid TEXT NOT NULL,
+  since INTEGER NOT NULL, -- ms since the epoch
+  replicas TEXT -- replica-set information (JSON), owned by replication/
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE blocks (
+  mh BLOB PRIMARY KEY, -- multihash of a stored block
+  size INTEGER NOT NULL,
+  added INTEGER NOT NULL -- ms since the epoch
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE stats (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER blocks_counted_in AFTER INSERT ON blocks BEGIN
+  UPDATE stats SET value = value + 1 WHERE key = 'blocks';
+  UPDATE stats SET value = value + NEW.size WHERE key = 'bytes';
+END;
+
+CREATE TRIGGER blocks_counted_out AFTER DELETE ON blocks BEGIN
+  UPDATE stats SET value = value - 1 WHERE key = 'blocks';
+  UPDATE stats SET value = value - OLD.size WHERE key = 'bytes';
+END;
+`
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'pins, pin coverage, held blocks, block index, stats',
+    up (db) {
+      db.exec(SCHEMA_V1)
+      db.exec(`INSERT INTO stats (key, value) VALUES
+        ('blocks', 0), ('bytes', 0), ('open', 0),
+        ('gc_runs', 0), ('gc_removed_blocks', 0), ('gc_freed_bytes', 0), ('gc_last', 0)`)
+    }
+  }
+]
+
+export function schemaVersion (db: DatabaseSync): number {
+  return Number((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version)
+}
+
+/**
+ * Brings `db` to the last version of `migrations` (or `target`), one
+ * transaction per step. Returns the version reached.
+ */
+export function migrate (db: DatabaseSync, migrations: readonly Migration[] = MIGRATIONS, options: { file?: string, target?: number } = {}): number {
+  const file = options.file ?? 'the metadata database'
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`Migration list is malformed: entry ${i} has version ${m.version}, expected ${i + 1}`)
+  })
+  const latest = migrations.length
+  const target = options.target ?? latest
+  const current = schemaVersion(db)
+  if (current > latest) {
+    throw new RepoError(`Cannot open ${file}: its schema is version ${current}, newer than this shoal knows (version ${latest}); it was written by a newer shoal`)
+  }
+  for (const m of migrations) {
+    if (m.version <= current || m.version > target) continue
+    db.exec('PRAGMA synchronous = FULL')
+    db.exec('BEGIN IMMEDIATE')
+    try {
+      m.up(db)
+      db.exec(`PRAGMA user_version = ${m.version}`)
+      db.exec('COMMIT')
+    } catch (err) {
+      if (db.isTransaction) db.exec('ROLLBACK')
+      throw new RepoError(`Cannot migrate ${file} to schema version ${m.version} (${m.description}): ${(err as Error).message}`, { cause: err })
+    } finally {
+      db.exec('PRAGMA synchronous = NORMAL')
+    }
+  }
+  return schemaVersion(db)
+}
+
+/** The schema as SQL text, one statement per entry, in a stable order (the golden test compares it). */
+export function dumpSchema (db: DatabaseSync): string {
+  const rows = db.prepare(`SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'
+    ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'trigger' THEN 2 ELSE 3 END, name`).all() as Array<{ sql: string }>
+  return rows.map(r => r.sql + ';\n').join('\n')
+}
+
+export type PinMode = 'recursive' | 'direct'
+
+export interface PinRow {
+  /** Root CID in v1 form. */
+  root: string
+  mode: PinMode
+  name?: string
+  created: number
+  blocks: number
+  bytes: number
+}
+
+export interface HeldRow {
+  mh: Uint8Array
+  cid: string
+  since: number
+  replicas?: string
+}
+
+export interface MetadataInit {
+  migrations?: readonly Migration[]
+  /** Clock for `created`/`since`/`added` (ms). */
+  now?(): number
+}
+
+type Row = Record<string, unknown>
+
+export class Metadata {
+  readonly file: string
+  /** The database had no schema before this open (new, or emptied). */
+  readonly fresh: boolean
+  readonly #db: DatabaseSync
+  readonly #now: () => number
+  #walkSeq = 0
+
+  private constructor (file: string, db: DatabaseSync, now: () => number, fresh: boolean) {
+    this.file = file
+    this.fresh = fresh
+    this.#db = db
+    this.#now = now
+  }
+
+  /** Opens (creating if needed) and migrates the database at `file` (':memory:' for tests). */
+  static open (file: string, init: MetadataInit = {}): Metadata {
+    let db: DatabaseSync
+    let fresh = false
+    try {
+      db = new DatabaseSync(file, { timeout: 5000 })
+    } catch (err) {
+      throw new RepoError(`Cannot open the metadata database ${file}: ${(err as Error).message}`, { cause: err })
+    }
+    try {
+      db.exec('PRAGMA journal_mode = WAL')
+      db.exec('PRAGMA synchronous = NORMAL')
+      db.exec('PRAGMA foreign_keys = ON')
+      fresh = schemaVersion(db) === 0
+      migrate(db, init.migrations ?? MIGRATIONS, { file })
+      db.exec(`CREATE TEMP TABLE walk (
+        walk INTEGER NOT NULL, mh BLOB NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (walk, mh)
+      ) WITHOUT ROWID`)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+    return new Metadata(file, db, init.now ?? Date.now, fresh)
+  }
+
+  close (): void {
+    if (this.#db.isOpen) this.#db.close()
+  }
+
+  get version (): number {
+    return schemaVersion(this.#db)
+  }
+
+  /** The raw connection, for tests and migrations. */
+  get db (): DatabaseSync {
+    return this.#db
+  }
+
+  #tx<T> (fn: () => T, durable = false): T {
+    if (durable) this.#db.exec('PRAGMA synchronous = FULL')
+    this.#db.exec('BEGIN IMMEDIATE')
+    try {
+      const result = fn()
+      this.#db.exec('COMMIT')
+      return result
+    } catch (err) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK')
+      throw err
+    } finally {
+      if (durable) this.#db.exec('PRAGMA synchronous = NORMAL')
+    }
+  }
+
+  // ---- block index ----
+
+  /** Records stored blocks (already present ones are left alone), in one transaction. */
+  addBlocks (blocks: Iterable<{ mh: Uint8Array, size: number }>): void {
+    const insert = this.#db.prepare('INSERT OR IGNORE INTO blocks (mh, size, added) VALUES (?, ?, ?)')
+    const now = this.#now()
+    this.#tx(() => {
+      for (const { mh, size } of blocks) insert.run(mh, size, now)
+    })
+  }
+
+  removeBlocks (mhs: Iterable<Uint8Array>): void {
+    const del = this.#db.prepare('DELETE FROM blocks WHERE mh = ?')
+    this.#tx(() => {
+      for (const mh of mhs) del.run(mh)
+    })
+  }
+
+  hasBlock (mh: Uint8Array): boolean {
+    return this.#db.prepare('SELECT 1 FROM blocks WHERE mh = ?').get(mh) != null
+  }
+
+  /**
+   * Rebuilding the block index from the blockstore (after an unclean
+   * shutdown): `beginIndexRebuild`, then `seeBlocks` with batches of what the
+   * blockstore lists, then `finishIndexRebuild`, which makes the index exactly
+   * the blocks seen and says what changed. Memory stays flat: the blocks seen
+   * go to a temp table.
+   */
+  beginIndexRebuild (): void {
+    this.#db.exec('CREATE TEMP TABLE IF NOT EXISTS seen (mh BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID')
+    this.#db.exec('DELETE FROM temp.seen')
+  }
+
+  seeBlocks (blocks: Iterable<{ mh: Uint8Array, size: number }>): void {
+    const see = this.#db.prepare('INSERT OR REPLACE INTO temp.seen (mh, size) VALUES (?, ?)')
+    this.#tx(() => {
+      for (const { mh, size } of blocks) see.run(mh, size)
+    })
+  }
+
+  finishIndexRebuild (): { added: number, removed: number } {
+    const db = this.#db
+    const now = this.#now()
+    return this.#tx(() => {
+      // a block whose size changed (cannot happen through the store) counts as removed and added
+      const removed = Number(db.prepare(`DELETE FROM blocks WHERE NOT EXISTS
+        (SELECT 1 FROM temp.seen s WHERE s.mh = blocks.mh AND s.size = blocks.size)`).run().changes)
+      const added = Number(db.prepare('INSERT OR IGNORE INTO blocks (mh, size, added) SELECT mh, size, ? FROM temp.seen').run(now).changes)
+      db.exec('DELETE FROM temp.seen')
+      return { added, removed }
+    })
+  }
+
+  // ---- pins ----
+
+  /** Starts collecting the blocks of a pin walk (in a connection-local temp table). */
+  beginWalk (): number {
+    return ++this.#walkSeq
+  }
+
+  /** Claims a block reached by a walk; false when the walk had already reached it. */
+  claim (walk: number, mh: Uint8Array): boolean {
+    return Number(this.#db.prepare('INSERT OR IGNORE INTO temp.walk (walk, mh, size) VALUES (?, ?, 0)').run(walk, mh).changes) === 1
+  }
+
+  /** Records the size of a claimed block once it was read. */
+  sized (walk: number, mh: Uint8Array, size: number): void {
+    this.#db.prepare('UPDATE temp.walk SET size = ? WHERE walk = ? AND mh = ?').run(size, walk, mh)
+  }
+
+  abortWalk (walk: number): void {
+    this.#db.prepare('DELETE FROM temp.walk WHERE walk = ?').run(walk)
+  }
+
+  /** Makes a walk's blocks the coverage of pin `root` (replacing an earlier pin of that root), durably. */
+  commitPin (walk: number, pin: { root: string, mode: PinMode, name?: string }): PinRow {
+    const db = this.#db
+    const created = this.#now()
+    return this.#tx(() => {
+      const totals = db.prepare('SELECT count(*) AS blocks, coalesce(sum(size), 0) AS bytes FROM temp.walk WHERE walk = ?').get(walk) as { blocks: number, bytes: number }
+      db.prepare('DELETE FROM pins WHERE root = ?').run(pin.root)
+      db.prepare('INSERT INTO pins (root, mode, name, created, blocks, bytes) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(pin.root, pin.mode, pin.name ?? null, created, totals.blocks, totals.bytes)
+      db.prepare('INSERT INTO pin_blocks (root, mh) SELECT ?, mh FROM temp.walk WHERE walk = ?').run(pin.root, walk)
+      db.prepare('DELETE FROM temp.walk WHERE walk = ?').run(walk)
+      return { root: pin.root, mode: pin.mode, name: pin.name, created, blocks: Number(totals.blocks), bytes: Number(totals.bytes) }
+    }, true)
+  }
+
+  /** Removes a pin and its coverage, durably; false when `root` was not pinned. */
+  removePin (root: string): boolean {
+    return this.#tx(() => {
+      this.#db.prepare('DELETE FROM pin_blocks WHERE root = ?').run(root)
+      return Number(this.#db.prepare('DELETE FROM pins WHERE root = ?').run(root).changes) === 1
+    }, true)
+  }
+
+  getPin (root: string): PinRow | undefined {
+    const row = this.#db.prepare('SELECT * FROM pins WHERE root = ?').get(root)
+    return row == null ? undefined : toPin(row)
+  }
+
+  listPins (): PinRow[] {
+    return this.#db.prepare('SELECT * FROM pins ORDER BY created, root').all().map(toPin)
+  }
+
+  /** How many pins cover a block (its reference count). */
+  pinCount (mh: Uint8Array): number {
+    return Number((this.#db.prepare('SELECT count(*) AS n FROM pin_blocks WHERE mh = ?').get(mh) as { n: number }).n)
+  }
+
+  /** Whether GC must keep a block: a pin covers it or the node holds it for the network. */
+  isProtected (mh: Uint8Array): boolean {
+    return this.#db.prepare(`SELECT EXISTS (SELECT 1 FROM pin_blocks WHERE mh = ?1)
+      OR EXISTS (SELECT 1 FROM held WHERE mh = ?1) AS p`).get(mh)?.p === 1
+  }
+
+  // ---- held for the network ----
+
+  /** Marks a block as held for the network (durably); updates `replicas` if already held. */
+  hold (mh: Uint8Array, cid: string, replicas?: string): void {
+    this.#tx(() => {
+      this.#db.prepare(`INSERT INTO held (mh, cid, since, replicas) VALUES (?, ?, ?, ?)
+        ON CONFLICT (mh) DO UPDATE SET replicas = excluded.replicas`).run(mh, cid, this.#now(), replicas ?? null)
+    }, true)
+  }
+
+  /** False when the block was not held. */
+  release (mh: Uint8Array): boolean {
+    return this.#tx(() => Number(this.#db.prepare('DELETE FROM held WHERE mh = ?').run(mh).changes) === 1, true)
+  }
+
+  getHeld (mh: Uint8Array): HeldRow | undefined {
+    const row = this.#db.prepare('SELECT * FROM held WHERE mh = ?').get(mh)
+    return row == null ? undefined : toHeld(row)
+  }
+
+  listHeld (): HeldRow[] {
+    return this.#db.prepare('SELECT * FROM held ORDER BY since, cid').all().map(toHeld)
+  }
+
+  // ---- counters ----
+
+  stat (key: string): number {
+    return Number((this.#db.prepare('SELECT value FROM stats WHERE key = ?').get(key) as { value: number } | undefined)?.value ?? 0)
+  }
+
+  setStat (key: string, value: number, durable = false): void {
+    this.#tx(() => {
+      this.#db.prepare('INSERT INTO stats (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value)
+    }, durable)
+  }
+
+  addStats (deltas: Record<string, number>): void {
+    const add = this.#db.prepare('INSERT INTO stats (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = value + ?2')
+    this.#tx(() => {
+      for (const [key, delta] of Object.entries(deltas)) add.run(key, delta)
+    })
+  }
+
+  pinTotals (): { pins: number } {
+    return { pins: Number((this.#db.prepare('SELECT count(*) AS n FROM pins').get() as { n: number }).n) }
+  }
+}
+
+function toPin (row: Row): PinRow {
+  const pin: PinRow = {
+    root: row.root as string,
+    mode: row.mode as PinMode,
+    created: Number(row.created),
+    blocks: Number(row.blocks),
+    bytes: Number(row.bytes)
+  }
+  if (row.name != null) pin.name = row.name as string
+  return pin
+}
+
+function toHeld (row: Row): HeldRow {
+  const held: HeldRow = { mh: row.mh as Uint8Array, cid: row.cid as string, since: Number(row.since) }
+  if (row.replicas != null) held.replicas = row.replicas as string
+  return held
+}
