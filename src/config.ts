@@ -22,6 +22,10 @@ export interface ShoalConfig {
   bootstrap: string[]
   /** find peers on the local network with mDNS */
   mdns: boolean
+  /** replica set size of every block and name, self included (k) */
+  replicas: number
+  /** confirmed replicas an add waits for (capped at the replica set's size) */
+  quorum: number
 }
 
 export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
@@ -29,7 +33,9 @@ export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
   rpc: `127.0.0.1:${DEFAULT_RPC_PORT}`,
   rpcAllowedHosts: [],
   bootstrap: [],
-  mdns: true
+  mdns: true,
+  replicas: 3,
+  quorum: 2
 })
 
 export interface HostPort {
@@ -95,7 +101,14 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
   wrap(() => parseHostPort(rpc))
   const mdns = raw.mdns ?? DEFAULT_CONFIG.mdns
   if (typeof mdns !== 'boolean') throw new ConfigError(`Invalid ${source}: "mdns" must be true or false`)
-  return { listen, rpc, rpcAllowedHosts: strings('rpcAllowedHosts'), bootstrap, mdns }
+  const count = (key: 'replicas' | 'quorum'): number => {
+    const value = raw[key] ?? DEFAULT_CONFIG[key]
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 64) {
+      throw new ConfigError(`Invalid ${source}: "${key}" must be a whole number from 1 to 64`)
+    }
+    return value
+  }
+  return { listen, rpc, rpcAllowedHosts: strings('rpcAllowedHosts'), bootstrap, mdns, replicas: count('replicas'), quorum: count('quorum') }
 }
 
 /** Read the config file, or write the embedded defaults there if it does not exist yet. */

@@ -51,7 +51,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     if (created) log.info('created repo with default config', { repo: paths.root })
     const config: ShoalConfig = { ...fileConfig, ...definedOnly(init.overrides ?? {}) }
 
-    const node = await ShoalNode.create({ identityFile: paths.identity, config, logger: log.child('node'), dhtProtocol: init.dhtProtocol })
+    const node = await ShoalNode.create({ repoDir: paths.root, config, logger: log.child('node'), dhtProtocol: init.dhtProtocol })
     await node.start()
     undo.push(async () => { await node.stop() })
 

@@ -3,15 +3,23 @@
  * and (as later layers land) its stores and services. Its public methods are
  * the API that the RPC layer exposes.
  */
+import path from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import type { ShoalConfig } from '../config.ts'
+import { AbortedError } from '../errors.ts'
 import { createNetwork, routingTablePeers } from '../net/libp2p.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
 import { silentLogger } from '../platform/logger.ts'
+import { ensureRepoDir } from '../platform/repo.ts'
 import type { Logger } from '../platform/logger.ts'
+import { BLOCK_PROTOCOL, blockExchangeHandler, DEFAULT_BLOCK_LIMITS } from '../protocols/block-exchange.ts'
+import { BlockFetcher } from '../replication/fetch.ts'
+import { Membership } from '../replication/membership.ts'
+import { SessionPool } from '../replication/sessions.ts'
+import { ContentStore } from '../store/content-store.ts'
 import { VERSION } from '../version.ts'
-import { AbortedError } from '../errors.ts'
+import { Files } from './files.ts'
 
 export interface NodeInfo {
   peerId: string
@@ -38,36 +46,91 @@ export interface NodeHealth {
 }
 
 export interface NodeInit {
-  /** path of the identity key file */
-  identityFile: string
+  /** the repo: identity.key, blocks/, metadata.db */
+  repoDir: string
   config: ShoalConfig
   logger?: Logger
   /** tests may run separate networks side by side with their own DHT protocol */
   dhtProtocol?: string
 }
 
+interface Parts {
+  libp2p: ShoalLibp2p
+  store: ContentStore
+  membership: Membership
+  sessions: SessionPool
+  files: Files
+  config: ShoalConfig
+  log: Logger
+}
+
 export class ShoalNode {
   readonly libp2p: ShoalLibp2p
+  readonly store: ContentStore
+  readonly membership: Membership
+  /** add, cat, stat, ls, pins, gc */
+  readonly files: Files
+  readonly config: ShoalConfig
+  private readonly sessions: SessionPool
   private readonly log: Logger
   private startedAt = 0
 
-  private constructor (libp2p: ShoalLibp2p, log: Logger) {
-    this.libp2p = libp2p
-    this.log = log
+  private constructor (parts: Parts) {
+    this.libp2p = parts.libp2p
+    this.store = parts.store
+    this.membership = parts.membership
+    this.sessions = parts.sessions
+    this.files = parts.files
+    this.config = parts.config
+    this.log = parts.log
   }
 
   static async create (init: NodeInit): Promise<ShoalNode> {
     const log = init.logger ?? silentLogger
-    const { privateKey, created } = await loadOrCreateIdentity(init.identityFile)
-    if (created) log.info('created a new identity key', { file: init.identityFile })
-    const libp2p = await createNetwork({
-      privateKey,
-      listen: init.config.listen,
-      bootstrap: init.config.bootstrap,
-      mdns: init.config.mdns,
-      dhtProtocol: init.dhtProtocol
+    await ensureRepoDir(init.repoDir)
+    const identityFile = path.join(init.repoDir, 'identity.key')
+    const { privateKey, created } = await loadOrCreateIdentity(identityFile)
+    if (created) log.info('created a new identity key', { file: identityFile })
+    const store = await ContentStore.open({
+      dir: init.repoDir,
+      logger: log.child('store'),
+      onCorrupt: (cid, file) => { log.warn('corrupted block quarantined', { cid: cid.toString(), file }) }
     })
-    return new ShoalNode(libp2p, log)
+    try {
+      const libp2p = await createNetwork({
+        privateKey,
+        listen: init.config.listen,
+        bootstrap: init.config.bootstrap,
+        mdns: init.config.mdns,
+        dhtProtocol: init.dhtProtocol
+      })
+      const membership = new Membership({ libp2p })
+      const sessions = new SessionPool({ libp2p })
+      const blocks = store.blocks
+      const fetcher = new BlockFetcher({
+        membership,
+        sessions,
+        k: init.config.replicas,
+        logger: log.child('fetch'),
+        local: {
+          has: async (cid, o) => await blocks.has(cid, o),
+          get: async (cid, o) => await blocks.get(cid, o),
+          putFetched: async (cid, bytes, o) => { await blocks.put(cid, bytes, { ...o, verified: true }) }
+        }
+      })
+      const files = new Files({
+        store,
+        fetcher,
+        push: { membership, sessions, local: blocks, logger: log.child('push') },
+        k: init.config.replicas,
+        quorum: init.config.quorum,
+        logger: log.child('files')
+      })
+      return new ShoalNode({ libp2p, store, membership, sessions, files, config: init.config, log })
+    } catch (err) {
+      await store.close()
+      throw err
+    }
   }
 
   get peerId (): PeerId {
@@ -75,13 +138,33 @@ export class ShoalNode {
   }
 
   async start (): Promise<void> {
+    const { store } = this
+    await this.libp2p.handle(BLOCK_PROTOCOL, blockExchangeHandler({
+      logger: this.log.child('block'),
+      store: {
+        has: async (cid) => await store.blocks.has(cid),
+        get: async (cid) => await store.blocks.get(cid),
+        // a pushed block is held for the network: GC keeps it
+        put: async (cid, bytes) => {
+          await store.writeSession(async () => {
+            await store.blocks.put(cid, bytes)
+            await store.hold(cid)
+          })
+        },
+        sync: async () => { await store.blocks.sync() }
+      }
+    }), { maxInboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection, maxOutboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection })
+    await this.membership.start()
     await this.libp2p.start()
     this.startedAt = Date.now()
     this.log.info('node started', { peerId: this.peerId.toString(), addresses: this.addresses() })
   }
 
   async stop (): Promise<void> {
+    await this.sessions.closeAll()
+    this.membership.stop()
     await this.libp2p.stop()
+    await this.store.close()
     this.log.info('node stopped')
   }
 

@@ -65,6 +65,43 @@ export class RpcClient {
     return response.result as T
   }
 
+  /**
+   * A plain HTTP request to one of the daemon's byte routes; the answer is
+   * returned unread (a stream). `body` may be a stream of any size.
+   */
+  async request (method: 'GET' | 'POST', path: string, options: { body?: NodeJS.ReadableStream | Uint8Array, headers?: Record<string, string>, signal?: AbortSignal } = {}): Promise<http.IncomingMessage> {
+    const { host, port } = parseHostPort(this.endpoint.address)
+    const headers: Record<string, string> = { ...options.headers }
+    if (this.endpoint.token != null) headers.Authorization = `Bearer ${this.endpoint.token}`
+    return await new Promise((resolve, reject) => {
+      const req = http.request({ host, port, path, method, headers, signal: options.signal }, resolve)
+      req.on('error', err => { reject(this.connectError(err)) })
+      if (options.body == null) req.end()
+      else if (options.body instanceof Uint8Array) req.end(options.body)
+      else {
+        options.body.on('error', (err: Error) => { req.destroy(err) })
+        options.body.pipe(req)
+      }
+    })
+  }
+
+  /** Read a whole answer; throw RpcHttpError with the daemon's message unless it is 2xx. */
+  async readAnswer (res: http.IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = []
+    for await (const c of res) chunks.push(c as Buffer)
+    const text = Buffer.concat(chunks).toString('utf8')
+    if ((res.statusCode ?? 0) >= 300) throw httpError(res.statusCode ?? 0, text)
+    return text
+  }
+
+  private connectError (err: Error): Error {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL') {
+      return new DaemonUnreachableError(this.endpoint.address, { cause: err })
+    }
+    return err
+  }
+
   private async post (path: string, body: string, options: CallOptions): Promise<{ status: number, text: string }> {
     const { host, port } = parseHostPort(this.endpoint.address)
     const headers: Record<string, string> = {
@@ -93,3 +130,14 @@ export class RpcClient {
     })
   }
 }
+
+/** The error a byte route answered with: its JSON `{error: {message, code}}` or its text. */
+export function httpError (status: number, text: string): Error {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: string, code?: string } }
+    if (parsed.error?.message != null) return new RpcError(parsed.error.message, SERVER_ERROR_CODE, { code: parsed.error.code })
+  } catch {}
+  return new RpcHttpError(`The shoal daemon refused the request: ${status} ${text.trim()}`, status)
+}
+
+const SERVER_ERROR_CODE = -32000

@@ -24,7 +24,7 @@ export async function startNetwork (count: number, config: Partial<ShoalConfig> 
     for (let i = 0; i < count; i++) {
       const bootstrap = i === 0 ? [] : [nodes[0].addresses()[0]]
       const node = await ShoalNode.create({
-        identityFile: path.join(dir, `identity-${i}.key`),
+        repoDir: path.join(dir, `node-${i}`),
         config: { ...DEFAULT_CONFIG, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap, ...config }
       })
       nodes.push(node)

@@ -1,0 +1,173 @@
+/**
+ * Files on a node: add (import, durable write, pin, replicate to the replica
+ * sets), cat / ls / stat (local first, else from the network), pins, GC and
+ * repo stats. What the RPC layer calls for content.
+ */
+import type { CID } from 'multiformats/cid'
+import { parseCid } from '../content/blocks.ts'
+import type { BlockSink } from '../content/blocks.ts'
+import { walkDag } from '../content/dag.ts'
+import { cat, ls, statContent } from '../content/exporter.ts'
+import type { ContentStat, LsEntry } from '../content/exporter.ts'
+import { importDirectory, importFile } from '../content/importer.ts'
+import type { DirectoryEntryInput, ImportOptions } from '../content/importer.ts'
+import { QuorumError } from '../errors.ts'
+import type { Logger } from '../platform/logger.ts'
+import type { BlockFetcher } from '../replication/fetch.ts'
+import { replicate } from '../replication/push.ts'
+import type { PushInit, ReplicationReport } from '../replication/push.ts'
+import { replicaStatus } from '../replication/status.ts'
+import type { ReplicaStatus } from '../replication/status.ts'
+import type { ContentStore, GcResult, StoreStat } from '../store/content-store.ts'
+
+export interface AddOptions extends Omit<ImportOptions, 'onProgress'> {
+  /** pin the root (default true) */
+  pin?: boolean
+  /** replica set size for this add (default: the node's k) */
+  replicas?: number
+  /** confirmed replicas each block needs (default: the node's quorum) */
+  quorum?: number
+  onProgress?(event: AddProgress): void
+}
+
+export type AddProgress =
+  | { phase: 'import', bytes: number }
+  | { phase: 'replicate', confirmed: number, wanted: number }
+
+export interface AddResult {
+  cid: string
+  /** file bytes */
+  size: number
+  blocks: number
+  replication: ReplicationReport
+}
+
+export interface FilesInit {
+  store: ContentStore
+  fetcher: BlockFetcher
+  push: PushInit
+  /** default replica set size, self included */
+  k: number
+  /** default write quorum */
+  quorum: number
+  logger: Logger
+}
+
+export class Files {
+  private readonly init: FilesInit
+
+  constructor (init: FilesInit) {
+    this.init = init
+  }
+
+  async add (source: AsyncIterable<Uint8Array>, options: AddOptions = {}): Promise<AddResult> {
+    return await this.addWith(async (sink, importOptions) => {
+      const r = await importFile(source, sink, importOptions)
+      return { cid: r.cid, size: r.size }
+    }, options)
+  }
+
+  async addDirectory (entries: AsyncIterable<DirectoryEntryInput>, options: AddOptions = {}): Promise<AddResult> {
+    return await this.addWith(async (sink, importOptions) => {
+      const r = await importDirectory(entries, sink, importOptions)
+      return { cid: r.cid, size: r.bytes }
+    }, options)
+  }
+
+  /**
+   * Import into the local store inside a write session (GC waits), make it
+   * durable, pin, then push every block to its replica set and wait for the
+   * quorum. Below quorum the add fails saying how many blocks are short; what
+   * was stored (and pinned) here is kept.
+   */
+  private async addWith (run: (sink: BlockSink, options: ImportOptions) => Promise<{ cid: CID, size: number }>, options: AddOptions): Promise<AddResult> {
+    const { store } = this.init
+    const k = options.replicas ?? this.init.k
+    const quorum = Math.min(options.quorum ?? this.init.quorum, k)
+    return await store.writeSession(async () => {
+      const cids: CID[] = []
+      const seen = new Set<string>()
+      const sink: BlockSink = {
+        put: async (cid, bytes, o) => {
+          await store.blocks.put(cid, bytes, { ...o, verified: true })
+          const key = cid.multihash.toString()
+          if (!seen.has(key)) {
+            seen.add(key)
+            cids.push(cid)
+          }
+        }
+      }
+      const { cid, size } = await run(sink, {
+        cidVersion: options.cidVersion,
+        chunker: options.chunker,
+        rawLeaves: options.rawLeaves,
+        signal: options.signal,
+        onProgress: (e) => { options.onProgress?.({ phase: 'import', bytes: e.bytes }) }
+      })
+      await store.blocks.sync({ signal: options.signal })
+      if (options.pin !== false) await store.pin(cid, { signal: options.signal })
+      const replication = await replicate(cids, this.init.push, {
+        k,
+        quorum,
+        signal: options.signal,
+        onProgress: (e) => { options.onProgress?.({ phase: 'replicate', ...e }) }
+      })
+      if (replication.short > 0) {
+        throw new QuorumError(
+          `Added ${cid} here, but ${replication.short} of ${replication.blocks} blocks reached fewer than ${quorum} confirmed replicas ` +
+          `(${replication.reachable} storage peers reachable, k=${k}); the blocks are kept and pinned on this node`,
+          { cid: cid.toString(), replication })
+      }
+      return { cid: cid.toString(), size, blocks: cids.length, replication }
+    }, { signal: options.signal })
+  }
+
+  /** Bytes of a file, from here or the network; `size` is known before the first byte. */
+  async cat (cidText: string, options: { offset?: number, length?: number, signal?: AbortSignal } = {}): Promise<{ stat: ContentStat, stream: AsyncIterable<Uint8Array> }> {
+    const cid = parseCid(cidText)
+    const stat = await statContent(cid, this.init.fetcher, { signal: options.signal })
+    return { stat, stream: cat(cid, this.init.fetcher, { ...options, blockReadConcurrency: 32 }) }
+  }
+
+  async stat (cidText: string, options: { signal?: AbortSignal, replicas?: boolean } = {}): Promise<ContentStat & { replicas?: ReplicaStatus }> {
+    const cid = parseCid(cidText)
+    const stat = await statContent(cid, this.init.fetcher, options)
+    if (options.replicas === false) return stat
+    return { ...stat, replicas: await replicaStatus(cid, { ...this.init.push, local: this.init.store.blocks, fetcher: this.init.fetcher, k: this.init.k }, options) }
+  }
+
+  async ls (cidText: string, options: { signal?: AbortSignal } = {}): Promise<LsEntry[]> {
+    const out: LsEntry[] = []
+    for await (const entry of ls(parseCid(cidText), this.init.fetcher, options)) out.push(entry)
+    return out
+  }
+
+  async pin (cidText: string, options: { recursive?: boolean, signal?: AbortSignal } = {}): Promise<{ cid: string, blocks: number, bytes: number }> {
+    const cid = parseCid(cidText)
+    const { store, fetcher } = this.init
+    return await store.writeSession(async () => {
+      // fetch what is missing first (the fetcher keeps it), then pin from local blocks
+      if (options.recursive !== false) {
+        for await (const block of walkDag(cid, fetcher, { signal: options.signal, concurrency: 32 })) void block
+      }
+      const pin = await store.pin(cid, options)
+      return { cid: pin.cid.toString(), blocks: pin.blocks, bytes: pin.bytes }
+    }, { signal: options.signal })
+  }
+
+  async unpin (cidText: string): Promise<void> {
+    await this.init.store.unpin(parseCid(cidText))
+  }
+
+  async pins (): Promise<Array<{ cid: string, mode: string, blocks: number, bytes: number, created: string }>> {
+    return (await this.init.store.listPins()).map(p => ({ cid: p.cid.toString(), mode: p.mode, blocks: p.blocks, bytes: p.bytes, created: p.created.toISOString() }))
+  }
+
+  async gc (options: { signal?: AbortSignal } = {}): Promise<GcResult> {
+    return await this.init.store.gc(options)
+  }
+
+  async repoStat (): Promise<StoreStat> {
+    return await this.init.store.stat()
+  }
+}
