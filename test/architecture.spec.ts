@@ -23,7 +23,7 @@ const ALLOWED: Record<string, string[]> = {
   node: ['errors', 'platform', 'config', 'version', 'content', 'store', 'net', 'protocols', 'replication', 'names'],
   rpc: ['errors', 'platform', 'config', 'version', 'node'],
   daemon: ['errors', 'platform', 'config', 'node', 'rpc'],
-  cli: ['errors', 'platform', 'config', 'version', 'rpc', 'daemon']
+  cli: ['errors', 'platform', 'config', 'version', 'content', 'rpc', 'daemon']
 }
 const NO_LIBP2P = new Set(['rpc', 'cli', 'daemon'])
 

@@ -5,6 +5,9 @@
  */
 export interface CliIO {
   stdout(text: string): void
+  /** for bytes (cat); text goes through stdout() */
+  binaryOut: NodeJS.WritableStream
+  stdin: NodeJS.ReadableStream
   stderr(text: string): void
   env: Record<string, string | undefined>
   /** stdout is a terminal (progress bars, colours) */
@@ -13,6 +16,8 @@ export interface CliIO {
 
 export const processIO: CliIO = {
   stdout: (text) => { process.stdout.write(text) },
+  binaryOut: process.stdout,
+  stdin: process.stdin,
   stderr: (text) => { process.stderr.write(text) },
   env: process.env,
   isTTY: process.stdout.isTTY === true

@@ -16,6 +16,14 @@ const COMMANDS: Record<string, { summary: string, load: () => Promise<Command> }
   id: { summary: 'show the node\'s peer id and addresses', load: async () => (await import('./commands/id.ts')).idCommand },
   peers: { summary: 'list connected peers', load: async () => (await import('./commands/peers.ts')).peersCommand },
   health: { summary: 'show the node\'s health', load: async () => (await import('./commands/health.ts')).healthCommand },
+  add: { summary: 'add a file or directory, print its CID', load: async () => (await import('./commands/add.ts')).addCommand },
+  cat: { summary: 'write a file\'s bytes to stdout', load: async () => (await import('./commands/cat.ts')).catCommand },
+  get: { summary: 'save a file or directory to disk', load: async () => (await import('./commands/get.ts')).getCommand },
+  ls: { summary: 'list a directory', load: async () => (await import('./commands/ls.ts')).lsCommand },
+  stat: { summary: 'what a CID is and where its replicas are', load: async () => (await import('./commands/stat.ts')).statCommand },
+  pin: { summary: 'pin add|rm|ls', load: async () => (await import('./commands/pin.ts')).pinCommand },
+  gc: { summary: 'remove unpinned blocks', load: async () => (await import('./commands/gc.ts')).gcCommand },
+  repo: { summary: 'repo stat', load: async () => (await import('./commands/repo.ts')).repoCommand },
   version: { summary: 'show shoal\'s version', load: async () => (await import('./commands/version.ts')).versionCommand }
 }
 

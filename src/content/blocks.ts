@@ -25,6 +25,11 @@ export interface BlockSource {
   get(cid: CID, options?: AbortOptions): Promise<Uint8Array>
 }
 
+/** A string key for a block's identity: its multihash (v0 and v1 CIDs of the same bytes share it). */
+export function multihashKey (cid: CID): string {
+  return Buffer.from(cid.multihash.bytes).toString('base64')
+}
+
 export function parseCid (text: string): CID {
   const trimmed = text.trim()
   try {

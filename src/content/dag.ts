@@ -3,7 +3,7 @@
  * network), whatever it encodes: every block once, parents before children.
  */
 import type { CID } from 'multiformats/cid'
-import { childLinks } from './blocks.ts'
+import { childLinks, multihashKey } from './blocks.ts'
 import type { AbortOptions, BlockSource } from './blocks.ts'
 
 export interface DagBlock {
@@ -13,7 +13,7 @@ export interface DagBlock {
 
 /** Every distinct block of the DAG under `root` (by multihash), `concurrency` reads at a time. */
 export async function * walkDag (root: CID, source: BlockSource, options: AbortOptions & { concurrency?: number } = {}): AsyncGenerator<DagBlock, void, undefined> {
-  const seen = new Set<string>([root.multihash.toString()])
+  const seen = new Set<string>([multihashKey(root)])
   const queue: CID[] = [root]
   const concurrency = Math.max(1, options.concurrency ?? 16)
   while (queue.length > 0) {
@@ -22,7 +22,7 @@ export async function * walkDag (root: CID, source: BlockSource, options: AbortO
     for (const { cid, bytes } of blocks) {
       yield { cid, size: bytes.byteLength }
       for (const link of childLinks(cid, bytes)) {
-        const key = link.multihash.toString()
+        const key = multihashKey(link)
         if (!seen.has(key)) {
           seen.add(key)
           queue.push(link)

@@ -12,6 +12,7 @@ import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { acquireRepoLock, ensureRepoDir, repoPaths } from '../platform/repo.ts'
 import type { RepoPaths } from '../platform/repo.ts'
+import { contentRoutes } from '../rpc/content-routes.ts'
 import { nodeMethods } from '../rpc/methods.ts'
 import { newRpcToken, startRpcServer } from '../rpc/server.ts'
 import type { ApiFile } from '../rpc/client.ts'
@@ -61,6 +62,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
       listen: config.rpc,
       token,
       methods: nodeMethods(node),
+      routes: contentRoutes(node.files, log.child('rpc')),
       allowedHosts: config.rpcAllowedHosts,
       logger: log.child('rpc')
     })

@@ -4,7 +4,7 @@
  * repo stats. What the RPC layer calls for content.
  */
 import type { CID } from 'multiformats/cid'
-import { parseCid } from '../content/blocks.ts'
+import { multihashKey, parseCid } from '../content/blocks.ts'
 import type { BlockSink } from '../content/blocks.ts'
 import { walkDag } from '../content/dag.ts'
 import { cat, ls, statContent } from '../content/exporter.ts'
@@ -90,7 +90,7 @@ export class Files {
       const sink: BlockSink = {
         put: async (cid, bytes, o) => {
           await store.blocks.put(cid, bytes, { ...o, verified: true })
-          const key = cid.multihash.toString()
+          const key = multihashKey(cid)
           if (!seen.has(key)) {
             seen.add(key)
             cids.push(cid)
@@ -122,11 +122,9 @@ export class Files {
     }, { signal: options.signal })
   }
 
-  /** Bytes of a file, from here or the network; `size` is known before the first byte. */
-  async cat (cidText: string, options: { offset?: number, length?: number, signal?: AbortSignal } = {}): Promise<{ stat: ContentStat, stream: AsyncIterable<Uint8Array> }> {
-    const cid = parseCid(cidText)
-    const stat = await statContent(cid, this.init.fetcher, { signal: options.signal })
-    return { stat, stream: cat(cid, this.init.fetcher, { ...options, blockReadConcurrency: 32 }) }
+  /** Bytes of a file (a range of it), from here or the network, streamed in order. */
+  cat (cidText: string, options: { offset?: number, length?: number, signal?: AbortSignal } = {}): AsyncIterable<Uint8Array> {
+    return cat(parseCid(cidText), this.init.fetcher, { ...options, blockReadConcurrency: 32 })
   }
 
   async stat (cidText: string, options: { signal?: AbortSignal, replicas?: boolean } = {}): Promise<ContentStat & { replicas?: ReplicaStatus }> {

@@ -7,7 +7,7 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { childLinks } from '../content/blocks.ts'
+import { childLinks, multihashKey } from '../content/blocks.ts'
 import type { BlockSource } from '../content/blocks.ts'
 import { AbortedError, BlockNotFoundError, CorruptBlockError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
@@ -49,7 +49,7 @@ export class BlockFetcher implements BlockSource {
   }
 
   async get (cid: CID, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    const key = cid.multihash.toString()
+    const key = multihashKey(cid)
     const early = this.ready.get(key)
     if (early != null) {
       this.ready.delete(key)
@@ -81,7 +81,7 @@ export class BlockFetcher implements BlockSource {
       return
     }
     for (const link of links) {
-      const key = link.multihash.toString()
+      const key = multihashKey(link)
       if (this.inflight.has(key) || this.ready.has(key)) continue
       const run = async (): Promise<void> => {
         if (await this.init.local.has(link)) return

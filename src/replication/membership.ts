@@ -12,11 +12,14 @@ import { closestPeers } from './placement.ts'
 export interface MembershipInit {
   libp2p: ShoalLibp2p
   protocol?: string
+  /** bound on a DHT lookup for a thin view (default 5 s) */
+  lookupTimeoutMs?: number
 }
 
 export class Membership {
   private readonly libp2p: ShoalLibp2p
   private readonly protocol: string
+  private readonly lookupTimeoutMs: number
   private readonly members = new Map<string, PeerId>()
   private topologyId?: string
   private readonly listeners = new Set<(peer: PeerId, joined: boolean) => void>()
@@ -24,6 +27,7 @@ export class Membership {
   constructor (init: MembershipInit) {
     this.libp2p = init.libp2p
     this.protocol = init.protocol ?? BLOCK_PROTOCOL
+    this.lookupTimeoutMs = init.lookupTimeoutMs ?? 5000
   }
 
   async start (): Promise<void> {
@@ -64,9 +68,12 @@ export class Membership {
    * the view once identify says they speak the block protocol.
    */
   async lookupReplicaSet (key: Uint8Array, k: number, options: { signal?: AbortSignal } = {}): Promise<PeerId[]> {
-    if (this.members.size + 1 < k) {
+    // with nobody in the routing table there is no one to ask (kad-dht would wait for a peer)
+    if (this.members.size + 1 < k && this.libp2p.getConnections().length > 0) {
+      const signals = [AbortSignal.timeout(this.lookupTimeoutMs)]
+      if (options.signal != null) signals.push(options.signal)
       try {
-        for await (const event of this.libp2p.services.dht.getClosestPeers(key, { signal: options.signal ?? AbortSignal.timeout(10_000) })) {
+        for await (const event of this.libp2p.services.dht.getClosestPeers(key, { signal: AbortSignal.any(signals) })) {
           if (event.name === 'FINAL_PEER' && !this.members.has(event.peer.id.toString()) && !event.peer.id.equals(this.self)) {
             await this.libp2p.dialProtocol(event.peer.id, this.protocol, { signal: AbortSignal.timeout(5000) })
               .then(async stream => { await stream.close() })

@@ -32,11 +32,12 @@ export interface BlockInfo {
 
 export interface PutOptions extends AbortOptions {
   /**
-   * The caller computed `cid` from these very bytes, in this process, just
-   * now (the importer does): put skips its own hash, so an add hashes each
-   * block once. Reads still verify, so a wrong claim is caught at the first
-   * `get` and the block quarantined. Never set it for bytes that came from
-   * the network, a peer, a file on disk or a user.
+   * These very bytes were already hashed against `cid` in this process
+   * (the importer computed the CID from them; a protocol client verified a
+   * received block): put skips its own hash, so each block is hashed once.
+   * Reads still verify, so a wrong claim is caught at the first `get` and
+   * the block quarantined. Never set it for bytes nothing in this process
+   * has hashed (straight from a peer, a file on disk, a user).
    */
   verified?: boolean
 }
