@@ -25,7 +25,7 @@ export interface ShoalProcess {
   exited: Promise<number | string>
 }
 
-export function spawnShoal (args: string[], env: Record<string, string> = {}): ShoalProcess {
+export function spawnShoal (args: string[], env: Record<string, string> = {}, keepBytes = false): ShoalProcess & { bytes(): Buffer } {
   const [cmd, ...pre] = shoalCommand()
   const child = spawn(cmd, [...pre, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DENO_NO_UPDATE_CHECK: '1', ...env },
@@ -33,10 +33,14 @@ export function spawnShoal (args: string[], env: Record<string, string> = {}): S
   })
   let out = ''
   let err = ''
-  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
+  const raw: Buffer[] = []
+  child.stdout?.on('data', (c: Buffer) => {
+    if (keepBytes) raw.push(c)
+    else out += c.toString()
+  })
   child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string)
-  return { child, stdout: () => out, stderr: () => err, exited }
+  return { child, stdout: () => out, stderr: () => err, bytes: () => Buffer.concat(raw), exited }
 }
 
 /**
@@ -48,15 +52,15 @@ export function sendSignal (p: ShoalProcess, signal: NodeJS.Signals): void {
   process.kill(p.child.pid as number, signal)
 }
 
-export interface RunResult { code: number | string, stdout: string, stderr: string }
+export interface RunResult { code: number | string, stdout: string, stderr: string, bytes: Buffer }
 
 /** Run a shoal command to completion, killing it after `timeoutMs`. */
-export async function runShoal (args: string[], timeoutMs = 30_000): Promise<RunResult> {
-  const p = spawnShoal(args)
+export async function runShoal (args: string[], timeoutMs = 30_000, binary = false): Promise<RunResult> {
+  const p = spawnShoal(args, {}, binary)
   const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs)
   try {
     const code = await p.exited
-    return { code, stdout: p.stdout(), stderr: p.stderr() }
+    return { code, stdout: p.stdout(), stderr: p.stderr(), bytes: p.bytes() }
   } finally {
     clearTimeout(timer)
   }
