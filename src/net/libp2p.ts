@@ -49,7 +49,7 @@ export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
     addresses: { listen: init.listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 4 * 1024 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 } })],
     peerDiscovery,
     logger: init.logger,
     services: {

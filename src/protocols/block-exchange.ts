@@ -145,20 +145,42 @@ export interface BlockExchangeServerInit {
   logger?: Logger
 }
 
-/** Serves one inbound stream until the peer closes it, idles out, or breaks the protocol. */
+/**
+ * Serves one inbound stream until the peer closes it, idles out, or breaks
+ * the protocol. Requests are worked on as they arrive (store reads and
+ * writes overlap, at most `maxGetCids` blocks at a time) and answered in
+ * order.
+ */
 export function blockExchangeHandler (init: BlockExchangeServerInit): (stream: Stream, connection: Connection) => Promise<void> {
   const limits = { ...DEFAULT_BLOCK_LIMITS, ...init.limits }
   const log = init.logger ?? silentLogger
   return async (stream, connection) => {
     const framed = new FramedStream(stream, limits)
     const peer = connection.remotePeer
+    // answers are written in request order: each waits for the one before
+    let written: Promise<void> = Promise.resolve()
+    const inFlight: Array<{ blocks: number, done: Promise<void> }> = []
+    let blocksInFlight = 0
     try {
       while (true) {
         const frame = await framed.read({ signal: AbortSignal.timeout(limits.idleTimeoutMs) })
         if (frame == null) break
         const request = decodeRequest(frame, limits)
-        await serve(request, framed, init.store, peer)
+        const blocks = request.t === 'put' ? request.b.length : request.c.length
+        const answers = answer(request, init.store, peer)
+        answers.catch(() => {}) // reported through `written`
+        const previous = written
+        written = (async () => {
+          await previous
+          for (const message of await answers) await framed.write(message)
+        })()
+        const done = written.finally(() => { blocksInFlight -= blocks })
+        done.catch(() => {})
+        inFlight.push({ blocks, done })
+        blocksInFlight += blocks
+        while (blocksInFlight > limits.maxGetCids && inFlight.length > 0) await inFlight.shift()?.done
       }
+      await written
       await stream.close()
     } catch (err) {
       log.warn('block exchange stream from peer failed', { peer: peer.toString(), error: (err as Error).message })
@@ -167,19 +189,17 @@ export function blockExchangeHandler (init: BlockExchangeServerInit): (stream: S
   }
 }
 
-async function serve (request: BlockRequest, framed: FramedStream, store: BlockExchangeStore, from: PeerId): Promise<void> {
+/** The answer frames to one request (store work starts at once). */
+async function answer (request: BlockRequest, store: BlockExchangeStore, from: PeerId): Promise<object[]> {
   switch (request.t) {
     case 'have': {
       const h = await Promise.all(request.c.map(async cid => await store.has(cid).catch(() => false)))
-      await framed.write({ t: 'has', id: request.id, h })
-      return
+      return [{ t: 'has', id: request.id, h }]
     }
-    case 'get':
-      for (const [i, cid] of request.c.entries()) {
-        const d = await store.get(cid).catch(() => undefined)
-        await framed.write(d == null ? { t: 'block', id: request.id, i } : { t: 'block', id: request.id, i, d })
-      }
-      return
+    case 'get': {
+      const found = await Promise.all(request.c.map(async cid => await store.get(cid).catch(() => undefined)))
+      return found.map((d, i) => d == null ? { t: 'block', id: request.id, i } : { t: 'block', id: request.id, i, d })
+    }
     case 'put': {
       const s = await Promise.all(request.b.map(async ([cid, bytes]) => {
         try {
@@ -190,8 +210,7 @@ async function serve (request: BlockRequest, framed: FramedStream, store: BlockE
         }
       }))
       if (s.some(Boolean)) await store.sync?.()
-      await framed.write({ t: 'ack', id: request.id, s })
-      return
+      return [{ t: 'ack', id: request.id, s }]
     }
   }
 }

@@ -39,6 +39,8 @@ export class BlockFetcher implements BlockSource {
   private readonly inflight = new Map<string, Promise<Uint8Array>>()
   /** fetched ahead of the reader, handed over once and then forgotten */
   private readonly ready = new Map<string, Uint8Array>()
+  /** keys the reader awaited while they were being prefetched */
+  private readonly taken = new Set<string>()
   private readonly busy = new Map<string, number>()
   private readonly queue: Array<() => void> = []
   private running = 0
@@ -56,23 +58,27 @@ export class BlockFetcher implements BlockSource {
       return early
     }
     const pending = this.inflight.get(key)
-    if (pending != null) return await pending
-    if (await this.init.local.has(cid, options)) return await this.init.local.get(cid, options)
-    return await this.fetch(cid, key, true, options)
+    if (pending != null) {
+      this.taken.add(key)
+      return await pending
+    }
+    return await this.obtain(cid, key, true, options)
   }
 
-  private async fetch (cid: CID, key: string, urgent: boolean, options: { signal?: AbortSignal }): Promise<Uint8Array> {
-    const promise = this.slot(urgent, async () => await this.fromNetwork(cid, options))
-      .then(async bytes => {
-        await this.init.local.putFetched(cid, bytes, options)
-        this.prefetchChildren(cid, bytes)
-        return bytes
-      })
-      .finally(() => { this.inflight.delete(key) })
+  /** Local, else the network; registered as in flight before anything is awaited. */
+  private async obtain (cid: CID, key: string, urgent: boolean, options: { signal?: AbortSignal }): Promise<Uint8Array> {
+    const promise = (async () => {
+      if (await this.init.local.has(cid, options)) return await this.init.local.get(cid, options)
+      const bytes = await this.slot(urgent, async () => await this.fromNetwork(cid, options))
+      await this.init.local.putFetched(cid, bytes, options)
+      this.prefetchChildren(cid, bytes)
+      return bytes
+    })().finally(() => { this.inflight.delete(key) })
     this.inflight.set(key, promise)
     return await promise
   }
 
+  /** Fetch the children of a block that came from the network, ahead of the reader. */
   private prefetchChildren (cid: CID, bytes: Uint8Array): void {
     let links: CID[]
     try {
@@ -83,14 +89,14 @@ export class BlockFetcher implements BlockSource {
     for (const link of links) {
       const key = multihashKey(link)
       if (this.inflight.has(key) || this.ready.has(key)) continue
-      const run = async (): Promise<void> => {
-        if (await this.init.local.has(link)) return
-        const child = await this.fetch(link, key, false, {})
-        // hand it to the reader without a disk read, unless too much is waiting
+      this.obtain(link, key, false, {}).then(child => {
+        // hand it to the reader without a disk read, unless the reader already
+        // took it while in flight, or too much is waiting
+        if (this.taken.delete(key)) return
         if (this.ready.size < (this.init.window ?? 32) * 2) this.ready.set(key, child)
-      }
-      run().catch(() => {
+      }, () => {
         // the reader will ask again and get the error then
+        this.taken.delete(key)
       })
     }
   }
