@@ -51,6 +51,9 @@ export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 4 * 1024 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 } })],
     peerDiscovery,
+    // the default (5 inbound connections per second per host) stalls a cluster
+    // of daemons behind one address, or many on one box
+    connectionManager: { inboundConnectionThreshold: 100 },
     logger: init.logger,
     services: {
       identify: identify(),

@@ -120,10 +120,10 @@ describe('integration: replication on 127.0.0.1', function () {
       const reader = await net.add({}, createLogger({ level: 'warn', write: (line) => { readerLogs.push(line) } }))
       await waitForMembership(net.nodes)
       // the liar answers every GET with random bytes
-      await liar.libp2p.unhandle(BLOCK_PROTOCOL)
+      // (replaced in place: unhandle would tell the peers it left, and they would drop it)
       await liar.libp2p.handle(BLOCK_PROTOCOL, blockExchangeHandler({
         store: { has: async () => true, get: async () => randomBytes(1024), put: async () => {} }
-      }))
+      }), { force: true })
       // a one-block file whose replica set, seen from the reader, has the liar nearest: it is asked first
       const members = [reader.peerId, ...reader.membership.peers()]
       let bytes: Buffer
@@ -185,10 +185,9 @@ describe('integration: replication on 127.0.0.1', function () {
       const [a, b, c] = net.nodes
       // the other two refuse every block
       for (const n of [b, c]) {
-        await n.libp2p.unhandle(BLOCK_PROTOCOL)
         await n.libp2p.handle(BLOCK_PROTOCOL, blockExchangeHandler({
           store: { has: async () => false, get: async () => { throw new Error('no') }, put: async () => { throw new Error('refused') } }
-        }))
+        }), { force: true })
       }
       const bytes = randomBytes(MiB)
       await assert.rejects(a.files.add(await source(bytes)), (err: Error) => {
