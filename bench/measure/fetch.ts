@@ -1,0 +1,57 @@
+/**
+ * (d) and (f) Fetch: a second node, in another process, connected to the
+ * adder, reads the whole file. Throughput, time to first byte, CPU seconds
+ * and peak RSS of both processes over the fetch.
+ */
+import { ProcessMeter } from '../lib/proc.ts'
+import { deadline } from '../lib/peers.ts'
+import type { PeerSystem } from '../lib/peers.ts'
+import { mbps } from '../lib/stats.ts'
+import type { Measurement } from '../lib/runner.ts'
+
+export function fetchMeasurement (sys: PeerSystem): Measurement {
+  return {
+    id: `${sys.system}-fetch`,
+    title: `Fetch (${sys.label})`,
+    system: sys.system,
+    group: 'fetch',
+    repeat: 'round',
+    metrics: [
+      { name: 'mbps', label: 'throughput', unit: 'MB/s' },
+      { name: 'ttfbMs', label: 'time to first byte', unit: 'ms', digits: 0 },
+      { name: 'fetcherCpu', label: 'fetcher CPU', unit: 's', digits: 2 },
+      { name: 'fetcherRss', label: 'fetcher peak RSS', unit: 'MB' },
+      { name: 'serverCpu', label: 'adder CPU', unit: 's', digits: 2 },
+      { name: 'serverRss', label: 'adder peak RSS', unit: 'MB' }
+    ],
+    description: 'The adder imports the file (not timed); a second node in its own process connects to it and reads the whole file from its first byte to its last. Timed from the request to the last byte.',
+    availability: async ctx => await sys.availability(ctx),
+    timeoutMs: ctx => deadline(ctx.fileSize, 2, 120_000),
+    async run (ctx) {
+      const adder = await sys.start(ctx, 'adder')
+      const nodes = [adder]
+      try {
+        const { cid } = await adder.add(ctx.dataFile, ctx.fileSize, deadline(ctx.fileSize))
+        const fetcher = await sys.start(ctx, 'fetcher', adder)
+        nodes.push(fetcher)
+        const meters = [new ProcessMeter(fetcher.pid), new ProcessMeter(adder.pid)]
+        const got = await fetcher.cat(cid, deadline(ctx.fileSize, 2))
+        const [f, s] = meters.map(m => m.stop())
+        if (got.bytes !== ctx.fileSize) throw new Error(`fetched ${got.bytes} bytes of ${ctx.fileSize}`)
+        return {
+          metrics: {
+            mbps: mbps(got.bytes, got.seconds),
+            ttfbMs: got.ttfbMs,
+            fetcherCpu: f.cpuSeconds,
+            fetcherRss: f.peakRss / 1e6,
+            serverCpu: s.cpuSeconds,
+            serverRss: s.peakRss / 1e6
+          },
+          info: { cid }
+        }
+      } finally {
+        await Promise.all(nodes.map(async n => { await n.stop() }))
+      }
+    }
+  }
+}
