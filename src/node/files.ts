@@ -4,6 +4,7 @@
  * repo stats. What the RPC layer calls for content.
  */
 import type { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
 import { multihashKey, parseCid } from '../content/blocks.ts'
 import type { BlockSink } from '../content/blocks.ts'
 import { walkDag } from '../content/dag.ts'
@@ -87,6 +88,7 @@ export class Files {
     return await store.writeSession(async () => {
       const cids: CID[] = []
       const seen = new Set<string>()
+      const storedRawBlocks = new Map<string, number>()
       const sink: BlockSink = {
         put: async (cid, bytes, o) => {
           await store.blocks.put(cid, bytes, { ...o, verified: true })
@@ -94,6 +96,7 @@ export class Files {
           if (!seen.has(key)) {
             seen.add(key)
             cids.push(cid)
+            if (cid.code === raw.code) storedRawBlocks.set(key, bytes.byteLength)
           }
         }
       }
@@ -105,7 +108,7 @@ export class Files {
         onProgress: (e) => { options.onProgress?.({ phase: 'import', bytes: e.bytes }) }
       })
       await store.blocks.sync({ signal: options.signal })
-      if (options.pin !== false) await store.pin(cid, { signal: options.signal })
+      if (options.pin !== false) await store.pin(cid, { signal: options.signal, storedRawBlocks })
       const replication = await replicate(cids, this.init.push, {
         k,
         quorum,

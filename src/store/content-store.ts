@@ -25,7 +25,8 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { CID } from 'multiformats/cid'
-import { childLinks } from '../content/blocks.ts'
+import { code as RAW_CODE } from 'multiformats/codecs/raw'
+import { childLinks, multihashKey } from '../content/blocks.ts'
 import { AbortedError, BlockNotFoundError, CorruptBlockError, InvalidArgumentError, NotPinnedError } from '../errors.ts'
 import { silentLogger, type Logger } from '../platform/logger.ts'
 import { blockKey, putManyWith, throwIfAborted, type AbortOptions, type Block, type BlockInfo, type Blockstore, type PutManyOptions, type PutOptions } from './blockstore.ts'
@@ -67,6 +68,12 @@ export type GcProgressEvent = { type: 'gc:removed', cid: CID, size: number, remo
 export interface PinOptions extends AbortOptions {
   /** Cover the whole DAG (default) or only the root block. */
   recursive?: boolean
+  /**
+   * Sizes of raw blocks (no links) that the caller stored in this write
+   * session, by `multihashKey`: the walk records them without reading them
+   * back. Only an add that just wrote them passes this.
+   */
+  storedRawBlocks?: Map<string, number>
   name?: string
   onProgress?(event: PinProgressEvent): void
 }
@@ -229,6 +236,14 @@ export class ContentStore {
     const visit = async (cid: CID): Promise<void> => {
       try {
         if (failure != null || !this.metadata.claim(walk, cid.multihash.bytes)) return
+        const known = cid.code === RAW_CODE ? options.storedRawBlocks?.get(multihashKey(cid)) : undefined
+        if (known != null) {
+          this.metadata.sized(walk, cid.multihash.bytes, known)
+          blocks++
+          bytes += known
+          options.onProgress?.({ type: 'pin:block', cid, blocks, bytes })
+          return
+        }
         let data: Uint8Array
         await reads.acquire(signal)
         try {
