@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { parseCid } from '../../src/content/blocks.ts'
 import type { BlockSource } from '../../src/content/blocks.ts'
@@ -115,30 +116,31 @@ describe('integration: replication on 127.0.0.1', function () {
     })
 
     it('detects a peer that serves wrong bytes, logs it, and gets the block from another replica', async () => {
-      const [a, liar] = net.nodes
+      const a = net.nodes[0]
       const readerLogs: string[] = []
       const reader = await net.add({}, createLogger({ level: 'warn', write: (line) => { readerLogs.push(line) } }))
       await waitForMembership(net.nodes)
-      // the liar answers every GET with random bytes
-      // (replaced in place: unhandle would tell the peers it left, and they would drop it)
+      // a one-block file that is not pushed to the reader; the peer the reader will ask first becomes the liar
+      const members = net.nodes.map(n => n.peerId)
+      let bytes: Buffer
+      let block: CID
+      let first: PeerId
+      for (let i = 0; ; i++) {
+        assert.ok(i < 500, 'found a suitable block')
+        bytes = randomBytes(1024)
+        block = parseCid((await importFile([bytes], nullSink)).cid.toString())
+        first = closestPeers(blockKey(block), members, 3).filter(p => !p.equals(reader.peerId))[0]
+        const pushedTo = closestPeers(blockKey(block), members, 4)
+        if (!first.equals(a.peerId) && !pushedTo.some(p => p.equals(reader.peerId))) break
+      }
+      const liar = net.nodes.find(n => n.peerId.equals(first)) as ShoalNode
+      const added = await a.files.add(await source(bytes), { replicas: 4, quorum: 3 })
+      assert.equal(await reader.store.blocks.has(block), false)
+      // the liar now answers every GET with random bytes (replaced in place: unhandle
+      // would tell the peers it left, and they would drop it)
       await liar.libp2p.handle(BLOCK_PROTOCOL, blockExchangeHandler({
         store: { has: async () => true, get: async () => randomBytes(1024), put: async () => {} }
       }), { force: true })
-      // a one-block file whose replica set, seen from the reader, has the liar nearest: it is asked first
-      const members = [reader.peerId, ...reader.membership.peers()]
-      let bytes: Buffer
-      let block: CID
-      for (let i = 0; ; i++) {
-        assert.ok(i < 200, 'found a block with the liar nearest')
-        bytes = randomBytes(1024)
-        block = parseCid((await importFile([bytes], nullSink)).cid.toString())
-        const nearest = closestPeers(blockKey(block), members, 3).filter(p => !p.equals(reader.peerId))
-        const pushedTo = closestPeers(blockKey(block), net.nodes.map(n => n.peerId), 4)
-        if (nearest[0].equals(liar.peerId) && !pushedTo.some(p => p.equals(reader.peerId))) break
-      }
-      const added = await a.files.add(await source(bytes), { replicas: 4, quorum: 3 })
-      assert.equal(await reader.store.blocks.has(block), false)
-      assert.equal(added.cid, block.toString())
       const got = await catAll(reader, added.cid)
       assert.ok(got.equals(bytes), 'the right bytes, from another replica')
       assert.ok(readerLogs.some(l => l.includes('corrupted') && l.includes(liar.peerId.toString())), readerLogs.join(''))
