@@ -52,8 +52,20 @@ export class RpcClient {
 
   async call<T = unknown>(method: string, params?: unknown[] | Record<string, unknown>, options: CallOptions = {}): Promise<T> {
     const id = this.nextId++
-    const body = JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) })
-    const { status, text } = await this.post('/rpc', body, options)
+    const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) }))
+    const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)]
+    if (options.signal != null) signals.push(options.signal)
+    let status: number
+    let text: string
+    try {
+      const res = await this.request('POST', '/rpc', { body, headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.any(signals) })
+      status = res.statusCode ?? 0
+      text = await readAll(res)
+    } catch (err) {
+      // a daemon that does not answer in time is as good as unreachable
+      if ((err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError') throw new DaemonUnreachableError(this.endpoint.address, { cause: err })
+      throw err
+    }
     if (status !== 200) throw new RpcHttpError(`The shoal daemon at ${this.endpoint.address} refused the request: ${status} ${text.trim()}`, status)
     let response: { result?: T, error?: { code: number, message: string, data?: unknown } }
     try {
@@ -87,9 +99,7 @@ export class RpcClient {
 
   /** Read a whole answer; throw RpcHttpError with the daemon's message unless it is 2xx. */
   async readAnswer (res: http.IncomingMessage): Promise<string> {
-    const chunks: Buffer[] = []
-    for await (const c of res) chunks.push(c as Buffer)
-    const text = Buffer.concat(chunks).toString('utf8')
+    const text = await readAll(res)
     if ((res.statusCode ?? 0) >= 300) throw httpError(res.statusCode ?? 0, text)
     return text
   }
@@ -100,34 +110,6 @@ export class RpcClient {
       return new DaemonUnreachableError(this.endpoint.address, { cause: err })
     }
     return err
-  }
-
-  private async post (path: string, body: string, options: CallOptions): Promise<{ status: number, text: string }> {
-    const { host, port } = parseHostPort(this.endpoint.address)
-    const headers: Record<string, string> = {
-      'Content-Type': 'application/json',
-      'Content-Length': String(Buffer.byteLength(body))
-    }
-    if (this.endpoint.token != null) headers.Authorization = `Bearer ${this.endpoint.token}`
-    const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)]
-    if (options.signal != null) signals.push(options.signal)
-    return await new Promise((resolve, reject) => {
-      const req = http.request({ host, port, path, method: 'POST', headers, signal: AbortSignal.any(signals) }, res => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => { resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }) })
-        res.on('error', reject)
-      })
-      req.on('error', err => {
-        const code = (err as NodeJS.ErrnoException).code
-        if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' || err.name === 'AbortError' || err.name === 'TimeoutError') {
-          reject(new DaemonUnreachableError(this.endpoint.address, { cause: err }))
-        } else {
-          reject(err)
-        }
-      })
-      req.end(body)
-    })
   }
 }
 
@@ -141,3 +123,9 @@ export function httpError (status: number, text: string): Error {
 }
 
 const SERVER_ERROR_CODE = -32000
+
+async function readAll (res: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const c of res) chunks.push(c as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
