@@ -12,6 +12,14 @@
  * exceeds 256 KiB, as Kubo's autosharding does (Import.UnixFSHAMTDirectory-
  * SizeThreshold; boxo switches when the estimate is strictly above it).
  *
+ * Files are laid out by our own file builder (layout.ts): the importer's
+ * writes a garbled, unreadable node (a different CID each time) wherever a
+ * file or subtree size lies between 2 GiB and 4 GiB (the root of every file
+ * of that size), through a bug in the protobuf writer under ipfs-unixfs;
+ * layout.ts explains it. Directory nodes are the importer's, and
+ * the same bug would garble a directory mtime from 2038-01-19 to 2106-02-07,
+ * so such a directory mtime is refused (InvalidArgumentError).
+ *
  * Memory stays flat whatever the size: input is consumed as a stream; at most
  * `blockWriteConcurrency` blocks are being written (a sliding window, see
  * ImportRun) while the next chunk is hashed; the layout keeps no chunk bytes
@@ -32,12 +40,10 @@ import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
-import { sha256 } from 'multiformats/hashes/sha2'
 import { AbortedError, InvalidArgumentError } from '../errors.ts'
 import { createChunker, DEFAULT_CHUNKER, parseChunker, type ChunkerSpec } from './chunker.ts'
-import { balancedLayout } from './layout.ts'
+import { balancedFileBuilder, digestSync } from './layout.ts'
 import type { AbortOptions, BlockSink } from './blocks.ts'
-import type { Digest } from 'multiformats/hashes/digest'
 
 export { parseChunker, formatChunker, DEFAULT_CHUNKER, MAX_CHUNK_SIZE } from './chunker.ts'
 export type { ChunkerSpec, ChunkerConfig } from './chunker.ts'
@@ -157,7 +163,7 @@ export async function importDirectory (
       if (seen.get(path) === 'implied') continue // an already-known directory, nothing to add
       const meta: { mode?: number, mtime?: { secs: bigint, nsecs: number } } = {}
       if (entry.mode != null) meta.mode = validateMode(entry.mode, path)
-      if (entry.mtime != null) meta.mtime = toMtime(entry.mtime, path)
+      if (entry.mtime != null) meta.mtime = toMtime(entry.mtime, path, isFile)
       if (isFile) {
         const content = entry.content as AsyncIterable<Uint8Array> | Iterable<Uint8Array>
         yield { path, content: checkContent(content instanceof Uint8Array ? [content] : content), ...meta }
@@ -256,10 +262,14 @@ function validateMode (mode: number, path: string): number {
   return mode
 }
 
-function toMtime (mtime: Date, path: string): { secs: bigint, nsecs: number } {
+function toMtime (mtime: Date, path: string, isFile: boolean): { secs: bigint, nsecs: number } {
   const ms = mtime instanceof Date ? mtime.getTime() : NaN
   if (!Number.isFinite(ms)) throw new InvalidArgumentError(`Invalid mtime for ${JSON.stringify(path)}: expected a valid Date`)
   const secs = Math.floor(ms / 1000)
+  // directory nodes are encoded by ipfs-unixfs, whose int64 writer garbles 2^31 <= secs < 2^32 (see layout.ts)
+  if (!isFile && secs >= 2 ** 31 && secs < 2 ** 32) {
+    throw new InvalidArgumentError(`Unsupported mtime ${mtime.toISOString()} for directory ${JSON.stringify(path)}: directory times from 2038-01-19T03:14:08Z to 2106-02-07T06:28:15Z cannot be stored yet`)
+  }
   return { secs: BigInt(secs), nsecs: (ms - secs * 1000) * 1_000_000 }
 }
 
@@ -275,11 +285,10 @@ const IMPORTER_ERRORS = new Set([
  * Writes go through a sliding window: `write` starts `sink.put` and returns at
  * once unless `blockWriteConcurrency` puts are pending, so hashing the next
  * chunk overlaps with storing the previous ones, and at most that many chunks
- * (plus the one being hashed) are held. The importer's own batching
- * (`blockWriteConcurrency` chunks read, then all hashed and written, then the
- * next batch) keeps more chunks alive and stalls on the slowest put; here it is
- * set to 1 and leaf blocks are made by `bufferImporter` below, the same blocks
- * the importer makes.
+ * (plus the one being hashed) are held. Every block of a file goes through it
+ * from our file builder (layout.ts), leaves in file order; the importer's own
+ * batching (`blockWriteConcurrency` chunks read, then all hashed and written,
+ * then the next batch) is not used.
  */
 class ImportRun {
   bytes = 0
@@ -337,30 +346,6 @@ class ImportRun {
     return this.mapError(err)
   }
 
-  /**
-   * Leaf blocks, as the importer's default buffer importer makes them: a raw
-   * block (CIDv1) or a dag-pb node holding UnixFS {type, data} (cidVersion).
-   */
-  bufferImporter (rawLeaves: boolean, cidVersion: 0 | 1): NonNullable<ImporterOptions['bufferImporter']> {
-    const run = this
-    return async function * (file) {
-      for await (const chunk of file.content) {
-        yield async () => {
-          if (rawLeaves) {
-            const cid = CID.createV1(raw.code, digestSync(chunk))
-            await run.write(cid, chunk)
-            return { cid, size: BigInt(chunk.length), block: chunk }
-          }
-          const unixfs = new UnixFS({ type: 'file', data: chunk })
-          const block = dagPb.encode({ Data: unixfs.marshal(), Links: [] })
-          const cid = CID.create(cidVersion, dagPb.code, digestSync(block))
-          await run.write(cid, block)
-          return { cid, unixfs, size: BigInt(block.length), block }
-        }
-      }
-    }
-  }
-
   get cidVersion (): 0 | 1 {
     const cidVersion = this.options.cidVersion ?? 1
     if (cidVersion !== 0 && cidVersion !== 1) {
@@ -379,18 +364,13 @@ class ImportRun {
     return {
       cidVersion,
       rawLeaves,
-      // dag-pb leaves are UnixFS "file" nodes, as Kubo's balanced builder makes them
-      leafType: 'file',
-      bufferImporter: this.bufferImporter(rawLeaves, cidVersion),
       reduceSingleLeafToSelf: true,
       chunker,
-      // the importer's balanced layout, without keeping chunks while a group fills (see layout.ts)
-      layout: balancedLayout(MAX_CHILDREN_PER_NODE),
+      // leaves and Kubo's balanced layout (174 links per node), with file nodes encoded right at every size (see layout.ts)
+      fileBuilder: balancedFileBuilder({ maxChildrenPerNode: MAX_CHILDREN_PER_NODE, rawLeaves, cidVersion }),
       shardSplitThresholdBytes: SHARD_SPLIT_THRESHOLD_BYTES,
       shardSplitStrategy: 'links-bytes',
       shardFanoutBits: 8,
-      // the write window is ours (see the class comment)
-      blockWriteConcurrency: 1,
       fileImportConcurrency,
       // the importer's own validator is one more async layer per input buffer; guard() checks the same
       chunkValidator: (source) => this.guard(source),
@@ -429,13 +409,6 @@ class ImportRun {
     }
     return err
   }
-}
-
-/** SHA-256 multihash; multiformats hashes with node:crypto, synchronously, under Node and Deno. */
-function digestSync (bytes: Uint8Array): Digest<typeof sha256.code, number> {
-  const digest = sha256.digest(bytes)
-  if (digest instanceof Promise) throw new Error('sha2-256 is expected to be synchronous here (multiformats on node:crypto)')
-  return digest
 }
 
 function checkContent<T extends AsyncIterable<Uint8Array> | Iterable<Uint8Array>> (source: T): T {
