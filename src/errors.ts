@@ -213,3 +213,35 @@ export class QuorumError extends ShoalError {
     this.details = details
   }
 }
+
+// ---- names (network) ----
+
+/** A peer did not answer in time. */
+export class TimeoutError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_TIMEOUT', options)
+    this.name = 'TimeoutError'
+  }
+}
+
+/** A name with no live value (never written, or deleted). */
+export class NameNotFoundError extends ShoalError {
+  readonly key: string
+
+  constructor (key: string, message = `Name "${key}" not found`) {
+    super(message, 'ERR_NAME_NOT_FOUND')
+    this.name = 'NameNotFoundError'
+    this.key = key
+  }
+}
+
+/** No replica of a name could be read. */
+export class NameUnavailableError extends ShoalError {
+  readonly key: string
+
+  constructor (key: string, message: string) {
+    super(message, 'ERR_NAME_UNAVAILABLE')
+    this.name = 'NameUnavailableError'
+    this.key = key
+  }
+}

@@ -22,6 +22,7 @@ const COMMANDS: Record<string, { summary: string, load: () => Promise<Command> }
   ls: { summary: 'list a directory', load: async () => (await import('./commands/ls.ts')).lsCommand },
   stat: { summary: 'what a CID is and where its replicas are', load: async () => (await import('./commands/stat.ts')).statCommand },
   pin: { summary: 'pin add|rm|ls', load: async () => (await import('./commands/pin.ts')).pinCommand },
+  name: { summary: 'mutable names: name put|get|ls|rm|conflicts|resolve', load: async () => (await import('./commands/name.ts')).nameCommand },
   gc: { summary: 'remove unpinned blocks', load: async () => (await import('./commands/gc.ts')).gcCommand },
   repo: { summary: 'repo stat', load: async () => (await import('./commands/repo.ts')).repoCommand },
   version: { summary: 'show shoal\'s version', load: async () => (await import('./commands/version.ts')).versionCommand }

@@ -27,7 +27,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { InvalidArgumentError } from '../errors.ts'
 import { CID } from 'multiformats/cid'
-import { EMPTY_CONTEXT, clockOf, compareActors, contextSize, createContext, event, join } from './dvv.ts'
+import { EMPTY_CONTEXT, addDot, clockOf, compareActors, contextSize, createContext, event, join } from './dvv.ts'
 import type { CausalContext } from './dvv.ts'
 import { normaliseName } from './path.ts'
 import { DEFAULT_RECORD_LIMITS, canonicalSiblings, checkValue, compareSiblings, encodeContext, isTombstone, signSibling } from './record.ts'
@@ -65,6 +65,12 @@ export interface WriteOptions {
   privateKey: PrivateKey
   /** Wall clock in ms, used as the value's mtime when it has none. */
   now: number
+  /**
+   * The highest counter `actor` is known to have used for this key, kept
+   * apart from the record (a coordinator keeps it after it drops or collects
+   * the record): the new dot's counter is above it.
+   */
+  minCounter?: number
 }
 
 export interface WriteResult {
@@ -100,7 +106,9 @@ export async function writeRecord (current: NameRecord | undefined, options: Wri
     try { fields.cid = CID.parse(fields.cid).toString() } catch {}
   }
   const value: NameValue = checkValue(fields, DEFAULT_RECORD_LIMITS, (m) => { throw new InvalidArgumentError(`Cannot write "${key}": ${m}`) })
-  const dot = event(join(recordContext(current), context), options.actor)
+  let known = join(recordContext(current), context)
+  if (options.minCounter != null && options.minCounter > 0) known = addDot(known, { actor: options.actor, counter: options.minCounter })
+  const dot = event(known, options.actor)
   const written = await signSibling(key, { dot, context, value }, options.privateKey)
   const record = mergeRecords({ key, siblings: current?.siblings ?? [] }, { key, siblings: [written] })
   if (record.siblings.length > DEFAULT_RECORD_LIMITS.maxSiblings) {
@@ -168,6 +176,12 @@ export interface TombstoneGcOptions {
   replicaSet: readonly string[]
   now: number
   graceMs: number
+  /**
+   * When this node first held the record as tombstones only, by its own
+   * clock; the grace period runs from here. Default: the latest tombstone's
+   * mtime (the writer's clock, which may be off).
+   */
+  since?: number
 }
 
 /**
@@ -179,6 +193,6 @@ export interface TombstoneGcOptions {
 export function canCollectTombstone (record: NameRecord, options: TombstoneGcOptions): boolean {
   if (record.siblings.length === 0 || !record.siblings.every(s => isTombstone(s.value))) return false
   if (options.replicaSet.length === 0 || !options.replicaSet.every(p => options.seenBy.has(p))) return false
-  const latest = Math.max(...record.siblings.map(s => (s.value as Tombstone).mtime))
+  const latest = options.since ?? Math.max(...record.siblings.map(s => (s.value as Tombstone).mtime))
   return options.now - latest >= options.graceMs
 }

@@ -14,7 +14,7 @@ import { ping } from '@libp2p/ping'
 import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Identify } from '@libp2p/identify'
-import type { Libp2p, PeerDiscovery, PeerId, PrivateKey, ComponentLogger } from '@libp2p/interface'
+import type { Libp2p, PeerDiscovery, PeerId, PrivateKey, ComponentLogger, ConnectionGater } from '@libp2p/interface'
 import { createLibp2p } from 'libp2p'
 import { DHT_PROTOCOL } from '../config.ts'
 
@@ -37,6 +37,8 @@ export interface NetworkInit {
   /** stop dialling discovered peers once this many are connected */
   maxAutoDialPeers?: number
   logger?: ComponentLogger
+  /** which connections to refuse (tests partition networks with it) */
+  connectionGater?: ConnectionGater
 }
 
 export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
@@ -55,6 +57,7 @@ export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
     // of daemons behind one address, or many on one box
     connectionManager: { inboundConnectionThreshold: 100 },
     logger: init.logger,
+    ...(init.connectionGater != null ? { connectionGater: init.connectionGater } : {}),
     services: {
       identify: identify(),
       ping: ping(),

@@ -4,12 +4,15 @@
  * the API that the RPC layer exposes.
  */
 import path from 'node:path'
-import type { PeerId } from '@libp2p/interface'
+import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import type { ShoalConfig } from '../config.ts'
 import { AbortedError } from '../errors.ts'
 import { createNetwork, routingTablePeers } from '../net/libp2p.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
+import { NameService } from '../names/service.ts'
+import type { NameServiceOptions } from '../names/service.ts'
+import { DEFAULT_NAME_SYNC_LIMITS, NAME_SYNC_PROTOCOL } from '../protocols/name-sync.ts'
 import { silentLogger } from '../platform/logger.ts'
 import { ensureRepoDir } from '../platform/repo.ts'
 import type { Logger } from '../platform/logger.ts'
@@ -52,6 +55,10 @@ export interface NodeInit {
   logger?: Logger
   /** tests may run separate networks side by side with their own DHT protocol */
   dhtProtocol?: string
+  /** which connections to refuse (tests partition networks with it) */
+  connectionGater?: ConnectionGater
+  /** name service settings beyond the config (tests: clocks, timers) */
+  names?: NameServiceOptions
 }
 
 interface Parts {
@@ -60,6 +67,7 @@ interface Parts {
   membership: Membership
   sessions: SessionPool
   files: Files
+  names: NameService
   config: ShoalConfig
   log: Logger
 }
@@ -70,6 +78,8 @@ export class ShoalNode {
   readonly membership: Membership
   /** add, cat, stat, ls, pins, gc */
   readonly files: Files
+  /** mutable names: put, get, list, remove, resolve, conflicts */
+  readonly names: NameService
   readonly config: ShoalConfig
   private readonly sessions: SessionPool
   private readonly log: Logger
@@ -81,6 +91,7 @@ export class ShoalNode {
     this.membership = parts.membership
     this.sessions = parts.sessions
     this.files = parts.files
+    this.names = parts.names
     this.config = parts.config
     this.log = parts.log
   }
@@ -102,7 +113,8 @@ export class ShoalNode {
         listen: init.config.listen,
         bootstrap: init.config.bootstrap,
         mdns: init.config.mdns,
-        dhtProtocol: init.dhtProtocol
+        dhtProtocol: init.dhtProtocol,
+        connectionGater: init.connectionGater
       })
       const membership = new Membership({ libp2p })
       const sessions = new SessionPool({ libp2p })
@@ -126,7 +138,21 @@ export class ShoalNode {
         quorum: init.config.quorum,
         logger: log.child('files')
       })
-      return new ShoalNode({ libp2p, store, membership, sessions, files, config: init.config, log })
+      const names = new NameService({
+        k: init.config.replicas,
+        writeQuorum: init.config.quorum,
+        ...init.names,
+        privateKey,
+        membership,
+        dial: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, o),
+        storage: store.metadata,
+        statCid: async (cid, o) => {
+          const stat = await files.stat(cid, { ...o, replicas: false })
+          return stat.mode == null ? { size: stat.size } : { size: stat.size, mode: stat.mode }
+        },
+        logger: log.child('names')
+      })
+      return new ShoalNode({ libp2p, store, membership, sessions, files, names, config: init.config, log })
     } catch (err) {
       await store.close()
       throw err
@@ -154,13 +180,19 @@ export class ShoalNode {
         sync: async () => { await store.blocks.sync() }
       }
     }), { maxInboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection, maxOutboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection })
+    await this.libp2p.handle(NAME_SYNC_PROTOCOL, this.names.handler(), {
+      maxInboundStreams: DEFAULT_NAME_SYNC_LIMITS.maxStreamsPerConnection,
+      maxOutboundStreams: DEFAULT_NAME_SYNC_LIMITS.maxStreamsPerConnection
+    })
     await this.membership.start()
+    this.names.start()
     await this.libp2p.start()
     this.startedAt = Date.now()
     this.log.info('node started', { peerId: this.peerId.toString(), addresses: this.addresses() })
   }
 
   async stop (): Promise<void> {
+    await this.names.stop()
     await this.sessions.closeAll()
     this.membership.stop()
     await this.libp2p.stop()

@@ -6,7 +6,7 @@ import { expectNoParams } from './jsonrpc.ts'
 import type { MethodTable } from './jsonrpc.ts'
 import { ParamReader } from './params.ts'
 
-export type NodeApi = Pick<ShoalNode, 'id' | 'peers' | 'health' | 'files'>
+export type NodeApi = Pick<ShoalNode, 'id' | 'peers' | 'health' | 'files' | 'names'>
 
 export function nodeMethods (node: NodeApi): MethodTable {
   const { files } = node
@@ -52,6 +52,43 @@ export function nodeMethods (node: NodeApi): MethodTable {
     'repo.stat': async (params) => {
       expectNoParams(params)
       return await files.repoStat()
+    },
+    ...nameMethods(node)
+  }
+}
+
+/** `name.*`: mutable names (src/names/service.ts). */
+function nameMethods (node: NodeApi): MethodTable {
+  const { names } = node
+  return {
+    'name.put': async (params, { signal }) => {
+      const p = new ParamReader(params, ['path', 'cid', 'context', 'size', 'mode', 'meta'])
+      return await names.put(p.string('path'), {
+        cid: p.string('cid'),
+        size: p.optionalCount('size'),
+        mode: p.optionalCount('mode'),
+        meta: p.optionalStringMap('meta')
+      }, { context: p.optionalString('context'), signal })
+    },
+    'name.get': async (params, { signal }) => {
+      const p = new ParamReader(params, ['path'])
+      return await names.get(p.string('path'), { signal })
+    },
+    'name.ls': async (params, { signal }) => {
+      const p = new ParamReader(params, ['prefix'])
+      return await names.list(p.optionalString('prefix'), { signal })
+    },
+    'name.rm': async (params, { signal }) => {
+      const p = new ParamReader(params, ['path', 'context'])
+      return await names.remove(p.string('path'), { context: p.optionalString('context'), signal })
+    },
+    'name.conflicts': async (params, { signal }) => {
+      expectNoParams(params)
+      return await names.conflicts({ signal })
+    },
+    'name.resolve': async (params, { signal }) => {
+      const p = new ParamReader(params, ['path', 'cid', 'size'])
+      return await names.resolve(p.string('path'), p.string('cid'), { size: p.optionalCount('size'), signal })
     }
   }
 }

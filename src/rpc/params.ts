@@ -35,6 +35,23 @@ export class ParamReader {
     return this.raw(name) === undefined ? undefined : this.string(name)
   }
 
+  /** An integer 0 <= n < 2^53, if given. */
+  optionalCount (name: string): number | undefined {
+    const v = this.raw(name)
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) throw new InvalidParamsError(`"${name}" must be a whole number >= 0`)
+    return v
+  }
+
+  /** An object of string values, if given. */
+  optionalStringMap (name: string): Record<string, string> | undefined {
+    const v = this.raw(name)
+    if (v === undefined) return undefined
+    if (typeof v !== 'object' || v == null || Array.isArray(v) || Object.values(v).some(x => typeof x !== 'string')) {
+      throw new InvalidParamsError(`"${name}" must be an object of string values`)
+    }
+    return v as Record<string, string>
+  }
+
   optionalBoolean (name: string): boolean | undefined {
     const v = this.raw(name)
     if (v !== undefined && typeof v !== 'boolean') throw new InvalidParamsError(`"${name}" must be true or false`)

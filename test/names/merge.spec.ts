@@ -167,6 +167,27 @@ describe('names/merge', () => {
       assert.equal(canCollectTombstone(mergeRecords(del.record, update.record), opts), false)
       assert.equal(canCollectTombstone(w1.record, opts), false)
     })
+
+    it('with `since`, the grace period runs from when this node first held the tombstone, not from the writer\'s clock', async () => {
+      const w1 = await put(undefined, a, file(1))
+      // the deleting node's clock is five hours fast: by its mtime the grace period has long passed
+      const del = await put(w1.record, b, { deleted: true }, w1.record, T0 + 5 * HOUR)
+      const replicaSet = [a.id, b.id, c.id]
+      const opts = { seenBy: new Set(replicaSet), replicaSet, graceMs: HOUR }
+      assert.equal(canCollectTombstone(del.record, { ...opts, now: T0 + HOUR, since: T0 + HOUR - 1 }), false)
+      assert.equal(canCollectTombstone(del.record, { ...opts, now: T0 + 2 * HOUR, since: T0 + HOUR }), true)
+    })
+  })
+
+  it('minCounter: a coordinator that no longer holds the record still makes a new dot', async () => {
+    const w1 = await put(undefined, a, file(1))
+    const w2 = await put(w1.record, a, file(2), w1.record)
+    assert.equal(w2.written.dot.counter, 2)
+    // the record is gone here (collected, or handed off): without the kept counter the dot would repeat
+    const again = await writeRecord(undefined, { key: KEY, value: file(3), actor: a.id, privateKey: a.privateKey, now: T0, minCounter: 2 })
+    assert.equal(again.written.dot.counter, 3)
+    const behind = await writeRecord(w2.record, { key: KEY, value: file(3), actor: a.id, privateKey: a.privateKey, now: T0, minCounter: 1 })
+    assert.equal(behind.written.dot.counter, 3, 'the record\'s own counters still count')
   })
 
   it('flags more than SIBLING_WARN siblings on write, and never drops one on merge', async () => {

@@ -106,7 +106,7 @@ describe('store/metadata', () => {
       db.close()
       assert.throws(() => Metadata.open(file), (err: unknown) => {
         assert.ok(err instanceof RepoError)
-        assert.match(err.message, /version 99, newer than this shoal knows \(version 1\)/)
+        assert.ok(err.message.includes(`version 99, newer than this shoal knows (version ${MIGRATIONS.length})`), err.message)
         assert.ok(err.message.includes(file))
         return true
       })
