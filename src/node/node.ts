@@ -177,6 +177,11 @@ export class ShoalNode {
             await store.hold(cid)
           })
         },
+        putMany: async (blocks) => await store.writeSession(async () => {
+          const stored = await Promise.all(blocks.map(async ([cid, bytes]) => await store.blocks.put(cid, bytes).then(() => true, () => false)))
+          await store.holdMany(blocks.filter((_, i) => stored[i]).map(([cid]) => cid))
+          return stored
+        }),
         sync: async () => { await store.blocks.sync() }
       }
     }), { maxInboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection, maxOutboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection })

@@ -52,6 +52,11 @@ export interface BlockExchangeStore {
   get(cid: CID, options?: { signal?: AbortSignal }): Promise<Uint8Array>
   /** verifies, stores; `from` is the peer that pushed it */
   put(cid: CID, bytes: Uint8Array, options: { signal?: AbortSignal, from: PeerId }): Promise<void>
+  /**
+   * Optional batch form of `put` (one PUT request's blocks): true for each
+   * block verified and stored. Used instead of `put` when present.
+   */
+  putMany?(blocks: Array<[CID, Uint8Array]>, options: { signal?: AbortSignal, from: PeerId }): Promise<boolean[]>
   /** makes the puts so far durable; called before a PUT is acknowledged */
   sync?(): Promise<void>
 }
@@ -201,14 +206,16 @@ async function answer (request: BlockRequest, store: BlockExchangeStore, from: P
       return found.map((d, i) => d == null ? { t: 'block', id: request.id, i } : { t: 'block', id: request.id, i, d })
     }
     case 'put': {
-      const s = await Promise.all(request.b.map(async ([cid, bytes]) => {
-        try {
-          await store.put(cid, bytes, { from })
-          return true
-        } catch {
-          return false
-        }
-      }))
+      const s = store.putMany != null
+        ? await store.putMany(request.b, { from })
+        : await Promise.all(request.b.map(async ([cid, bytes]) => {
+          try {
+            await store.put(cid, bytes, { from })
+            return true
+          } catch {
+            return false
+          }
+        }))
       if (s.some(Boolean)) await store.sync?.()
       return [{ t: 'ack', id: request.id, s }]
     }

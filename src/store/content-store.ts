@@ -300,8 +300,14 @@ export class ContentStore {
    * `release`. Call it inside the writeSession that stored the block.
    */
   async hold (cid: CID, options: { replicas?: string[] } = {}): Promise<void> {
+    await this.holdMany([cid], options)
+  }
+
+  /** `hold` for many blocks at once (one durable transaction). */
+  async holdMany (cids: CID[], options: { replicas?: string[] } = {}): Promise<void> {
     this.#checkOpen()
-    this.metadata.hold(cid.multihash.bytes, cid.toString(), options.replicas == null ? undefined : JSON.stringify(options.replicas))
+    const replicas = options.replicas == null ? undefined : JSON.stringify(options.replicas)
+    this.metadata.holdMany(cids.map(cid => ({ mh: cid.multihash.bytes, cid: cid.toString(), replicas })))
   }
 
   /** False when the block was not held. */

@@ -395,9 +395,17 @@ export class Metadata {
 
   /** Marks a block as held for the network (durably); updates `replicas` if already held. */
   hold (mh: Uint8Array, cid: string, replicas?: string): void {
+    this.holdMany([{ mh, cid, replicas }])
+  }
+
+  /** Hold many blocks in one durable transaction. */
+  holdMany (blocks: Array<{ mh: Uint8Array, cid: string, replicas?: string }>): void {
+    if (blocks.length === 0) return
     this.#tx(() => {
-      this.#db.prepare(`INSERT INTO held (mh, cid, since, replicas) VALUES (?, ?, ?, ?)
-        ON CONFLICT (mh) DO UPDATE SET replicas = excluded.replicas`).run(mh, cid, this.#now(), replicas ?? null)
+      const insert = this.#db.prepare(`INSERT INTO held (mh, cid, since, replicas) VALUES (?, ?, ?, ?)
+        ON CONFLICT (mh) DO UPDATE SET replicas = excluded.replicas`)
+      const now = this.#now()
+      for (const b of blocks) insert.run(b.mh, b.cid, now, b.replicas ?? null)
     }, true)
   }
 
