@@ -150,6 +150,8 @@ export class Files {
       // fetch what is missing first (the fetcher keeps it), then pin from local blocks
       if (options.recursive !== false) {
         for await (const block of walkDag(cid, fetcher, { signal: options.signal, concurrency: 32 })) void block
+      } else {
+        await fetcher.get(cid, { signal: options.signal })
       }
       const pin = await store.pin(cid, options)
       return { cid: pin.cid.toString(), blocks: pin.blocks, bytes: pin.bytes }

@@ -14,7 +14,7 @@ import { once } from 'node:events'
 import type http from 'node:http'
 import busboy from 'busboy'
 import type { DirectoryEntryInput } from '../content/importer.ts'
-import { InvalidArgumentError, ShoalError } from '../errors.ts'
+import { AbortedError, InvalidArgumentError, ShoalError } from '../errors.ts'
 import type { AddOptions, Files } from '../node/files.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { HttpRoute } from './server.ts'
@@ -43,13 +43,55 @@ export function sendError (res: http.ServerResponse, err: unknown, log: Logger):
     res.destroy(err as Error)
     return
   }
+  const { status, value } = errorAnswer(err, log)
+  sendJson(res, status, value)
+}
+
+function errorAnswer (err: unknown, log: Logger): { status: number, value: unknown } {
   if (err instanceof ShoalError) {
     const details = (err as { details?: unknown }).details
-    sendJson(res, STATUS_BY_CODE[err.code] ?? 500, { error: { message: err.message, code: err.code, ...(details === undefined ? {} : { details }) } })
-    return
+    return { status: STATUS_BY_CODE[err.code] ?? 500, value: { error: { message: err.message, code: err.code, ...(details === undefined ? {} : { details }) } } }
   }
   log.error('byte route failed', { error: (err as Error)?.stack ?? String(err) })
-  sendJson(res, 500, { error: { message: 'Internal error', code: 'ERR_INTERNAL' } })
+  return { status: 500, value: { error: { message: 'Internal error', code: 'ERR_INTERNAL' } } }
+}
+
+/** Bytes of a refused upload read and dropped after the answer, before the connection is cut. */
+const LINGER_BYTES = 16 * 1024 * 1024
+
+/**
+ * Answer an upload that failed before its body was all read (a bad query, a
+ * full disk, a malformed part). The whole answer is written at once, with
+ * `Connection: close` so the client does not reuse the connection, but the
+ * response is ended only when the rest of the body has been read and
+ * dropped (or past LINGER_BYTES): closing while the client still sends
+ * draws a reset, which can destroy the answer before the client reads it.
+ */
+function sendUploadError (req: http.IncomingMessage, res: http.ServerResponse, err: unknown, log: Logger): void {
+  if (req.complete || res.headersSent) {
+    sendError(res, err, log)
+    return
+  }
+  const { status, value } = errorAnswer(err, log)
+  const body = JSON.stringify(value)
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' })
+  res.write(body)
+  let dropped = 0
+  const finish = (): void => {
+    req.off('data', onData)
+    req.off('end', finish)
+    req.off('close', finish)
+    if (!res.writableEnded) res.end()
+  }
+  const onData = (chunk: Buffer): void => {
+    dropped += chunk.length
+    if (dropped > LINGER_BYTES) finish()
+  }
+  req.on('data', onData)
+  req.on('end', finish)
+  req.on('close', finish)
+  req.on('error', () => {})
+  req.resume()
 }
 
 function intParam (query: URLSearchParams, name: string, min: number, max: number): number | undefined {
@@ -79,8 +121,15 @@ export function addOptionsFromQuery (query: URLSearchParams): AddOptions {
   }
 }
 
-/** The parts of a multipart upload as directory entries, one at a time (each file streams). */
-async function * multipartEntries (req: http.IncomingMessage): AsyncGenerator<DirectoryEntryInput> {
+/**
+ * The parts of a multipart upload as directory entries, one at a time (each
+ * file streams). Whatever goes wrong on the way (a malformed body, a client
+ * that goes away) ends the entry in progress and the iteration with an
+ * error, so the importer never waits on a stream that will not move again.
+ * Stopping early detaches the parser from `req` without destroying `req`,
+ * so the route can still answer.
+ */
+async function * multipartEntries (req: http.IncomingMessage, signal: AbortSignal): AsyncGenerator<DirectoryEntryInput> {
   const parser = busboy({ headers: req.headers, preservePath: true, limits: { fields: 0, parts: 1_000_000, files: 1_000_000 } })
   const queue: Array<DirectoryEntryInput | Error | null> = []
   let wake: (() => void) | undefined
@@ -88,7 +137,15 @@ async function * multipartEntries (req: http.IncomingMessage): AsyncGenerator<Di
     queue.push(item)
     wake?.()
   }
+  /** ends the part being read (its stream errors) and then the iteration */
+  const fail = (err: Error): void => {
+    if (!parser.destroyed) parser.destroy(err)
+    push(err)
+  }
   parser.on('file', (_field, stream, info) => {
+    // a part's stream may be destroyed with the parser's error before the
+    // importer starts reading it: the reader sees that error, not the process
+    stream.on('error', () => {})
     let path: string
     try {
       path = decodeURIComponent(info.filename ?? '')
@@ -101,34 +158,68 @@ async function * multipartEntries (req: http.IncomingMessage): AsyncGenerator<Di
       stream.resume()
       push({ path })
     } else {
-      push({ path, content: stream })
+      push({ path, content: partContent(stream, path) })
     }
   })
   parser.on('close', () => { push(null) })
-  parser.on('error', (err: Error) => { push(new InvalidArgumentError(`Malformed multipart upload: ${err.message}`)) })
-  req.on('error', (err: Error) => { push(err) })
+  parser.on('error', (err: Error) => { fail(new InvalidArgumentError(`Malformed multipart upload: ${err.message}`)) })
+  const onAbort = (): void => { fail(new AbortedError('The upload was cut off by the client')) }
+  signal.addEventListener('abort', onAbort, { once: true })
+  req.on('error', fail)
   req.pipe(parser)
-  while (true) {
-    while (queue.length === 0) await new Promise<void>(resolve => { wake = resolve })
-    const item = queue.shift()
-    if (item === null || item === undefined) return
-    if (item instanceof Error) throw item
-    yield item
+  try {
+    if (signal.aborted) onAbort()
+    while (true) {
+      while (queue.length === 0) await new Promise<void>(resolve => { wake = resolve })
+      const item = queue.shift()
+      if (item === null || item === undefined) return
+      if (item instanceof Error) throw item
+      yield item
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+    req.off('error', fail)
+    req.unpipe(parser)
+    if (!parser.destroyed) parser.destroy()
   }
 }
 
-/** `bytes=a-b`, `bytes=a-`, `bytes=-n` against a file of `size` bytes; undefined if unsatisfiable. */
-export function parseRange (header: string, size: number): { offset: number, length: number } | undefined {
+/** A part's bytes; a part that ends badly is the client's error (400), not ours. */
+async function * partContent (stream: AsyncIterable<Uint8Array>, path: string): AsyncGenerator<Uint8Array> {
+  try {
+    yield * stream
+  } catch (err) {
+    if (err instanceof ShoalError) throw err
+    throw new InvalidArgumentError(`Malformed multipart upload: the part "${path}" ended badly: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/**
+ * `bytes=a-b`, `bytes=a-`, `bytes=-n` against a file of `size` bytes.
+ * 'unsatisfiable' (answer 416) when no byte of the file is in it; 'invalid'
+ * (ignore the header, RFC 9110) when it is not one range of that syntax.
+ */
+export function parseRange (header: string, size: number): { offset: number, length: number } | 'unsatisfiable' | 'invalid' {
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
-  if (m == null || (m[1] === '' && m[2] === '')) return undefined
+  if (m == null || (m[1] === '' && m[2] === '')) return 'invalid'
   if (m[1] === '') {
     const suffix = Math.min(Number(m[2]), size)
-    return suffix === 0 ? undefined : { offset: size - suffix, length: suffix }
+    return suffix === 0 ? 'unsatisfiable' : { offset: size - suffix, length: suffix }
   }
   const start = Number(m[1])
+  if (m[2] !== '' && Number(m[2]) < start) return 'invalid'
+  if (start >= size) return 'unsatisfiable'
   const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)
-  if (start >= size || end < start) return undefined
   return { offset: start, length: end - start + 1 }
+}
+
+/**
+ * The client went away. The signal follows the response's 'close', which
+ * Deno emits only after the request stream has already failed; the socket
+ * says so at once on both runtimes.
+ */
+function clientGone (req: http.IncomingMessage, signal: AbortSignal): boolean {
+  return signal.aborted || req.socket?.destroyed === true
 }
 
 export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
@@ -139,17 +230,18 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
       try {
         const options = { ...addOptionsFromQuery(url.searchParams), signal }
         const multipart = (req.headers['content-type'] ?? '').startsWith('multipart/form-data')
+        // an early stop of the import must not destroy `req`: the answer still has to reach the client
         const result = multipart
-          ? await files.addDirectory(multipartEntries(req), options)
-          : await files.add(req, options)
+          ? await files.addDirectory(multipartEntries(req, signal), options)
+          : await files.add(req.iterator({ destroyOnReturn: false }), options)
         sendJson(res, 200, result)
       } catch (err) {
-        if (signal.aborted) {
+        if (clientGone(req, signal)) {
           log.info('an upload was cut off by the client; nothing was pinned')
           res.destroy()
           return
         }
-        sendError(res, err, log)
+        sendUploadError(req, res, err, log)
       }
     }
   }, {
@@ -168,12 +260,12 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
         length = Math.max(0, Math.min(length, size - offset))
         let status = 200
         const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', 'X-Content-Size': size }
-        if (req.headers.range != null) {
-          const range = parseRange(req.headers.range, size)
-          if (range == null) {
-            res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end()
-            return
-          }
+        const range = req.headers.range == null ? 'invalid' : parseRange(req.headers.range, size)
+        if (range === 'unsatisfiable') {
+          res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end()
+          return
+        }
+        if (range !== 'invalid') {
           ;({ offset, length } = range)
           status = 206
           headers['Content-Range'] = `bytes ${offset}-${offset + length - 1}/${size}`
@@ -185,7 +277,7 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
         }
         res.end()
       } catch (err) {
-        if (signal.aborted) {
+        if (clientGone(req, signal)) {
           res.destroy()
           return
         }

@@ -283,6 +283,10 @@ describe('content routes', function () {
         const name = query.split('=')[0]
         assert.ok(reply.json.error.message.includes(name === 'chunker' ? 'chunker' : `"${name}"`), reply.json.error.message)
       }
+      // a body larger than what the daemon reads and drops after refusing it: the answer still arrives
+      const large = await add(crypto.randomBytes(24 * MIB), 'cid-version=2')
+      assertJsonError(large, 400, 'ERR_INVALID_ARGUMENT')
+      assert.equal(large.headers.connection, 'close', 'a connection with an unread body is not reused')
       assert.deepEqual(await d.rpc('pin.ls'), pins)
     })
 
@@ -344,6 +348,75 @@ describe('content routes', function () {
   })
 })
 
+describe('content routes: pin.*, repo.gc and repo.stat over JSON-RPC', function () {
+  this.timeout(30_000)
+  let d: TestDaemon
+
+  before(async () => { d = await startTestDaemon() })
+  after(async () => { await d?.stop() })
+
+  const addBytes = async (bytes: Uint8Array, query = ''): Promise<{ cid: string, blocks: number }> => {
+    const reply = await d.request(`/api/v1/add${query}`, { method: 'POST', body: bytes })
+    assert.equal(reply.status, 200, reply.body.toString())
+    return reply.json
+  }
+
+  it('repo.stat counts what adds store; gc frees the unpinned add and keeps the pinned one; pin.add/rm/ls follow', async () => {
+    const empty = await d.rpc('repo.stat')
+    assert.deepEqual([empty.blocks, empty.bytes, empty.pins], [0, 0, 0])
+    assert.ok(empty.freeBytes > 0 && empty.totalBytes >= empty.freeBytes)
+
+    const kept = crypto.randomBytes(2 * 262144 + 100) // 3 leaves and a root
+    const dropped = crypto.randomBytes(262144 + 1) // 2 leaves and a root
+    const a = await addBytes(kept)
+    const b = await addBytes(dropped, '?pin=false')
+    const stat = await d.rpc('repo.stat')
+    assert.equal(stat.blocks, a.blocks + b.blocks)
+    assert.ok(stat.bytes > kept.length + dropped.length && stat.bytes < kept.length + dropped.length + 2000, String(stat.bytes))
+    assert.equal(stat.pins, 1)
+    const pins = await d.rpc('pin.ls')
+    assert.equal(pins.length, 1)
+    assert.equal(pins[0].cid, a.cid)
+    assert.equal(pins[0].mode, 'recursive')
+    assert.equal(pins[0].blocks, 4)
+    assert.ok(!Number.isNaN(Date.parse(pins[0].created)))
+
+    const gc = await d.rpc('repo.gc')
+    assert.equal(gc.removedBlocks, b.blocks)
+    assert.ok(gc.freedBytes > dropped.length)
+    assert.equal((await d.rpc('repo.stat')).blocks, a.blocks)
+    assert.ok((await d.request(`/api/v1/cat/${a.cid}`)).body.equals(kept))
+    assert.equal((await d.request(`/api/v1/cat/${b.cid}`)).status, 404)
+
+    // pin.rm (positional params too), then gc takes it all; pin.add of what is gone fails and pins nothing
+    assert.deepEqual(await d.rpc('pin.rm', [a.cid]), { cid: a.cid })
+    assert.deepEqual(await d.rpc('pin.ls'), [])
+    await assert.rejects(d.rpc('pin.rm', { cid: a.cid }), (err: any) => err.rpcCode === -32000 && err.data?.code === 'ERR_NOT_PINNED')
+    assert.equal((await d.rpc('repo.gc')).removedBlocks, a.blocks)
+    assert.deepEqual(await d.rpc('repo.stat'), { ...empty, freeBytes: (await d.rpc('repo.stat')).freeBytes })
+    await assert.rejects(d.rpc('pin.add', { cid: a.cid }), (err: any) => err.data?.code === 'ERR_BLOCK_NOT_FOUND')
+    assert.deepEqual(await d.rpc('pin.ls'), [])
+
+    // pin.add of an unpinned add, then a direct pin of another root
+    const c = await addBytes(crypto.randomBytes(1000), '?pin=false')
+    assert.deepEqual(await d.rpc('pin.add', { cid: c.cid }), { cid: c.cid, blocks: 1, bytes: 1000 })
+    const e = await addBytes(crypto.randomBytes(262144 * 2), '?pin=false')
+    const direct = await d.rpc('pin.add', { cid: e.cid, recursive: false })
+    assert.equal(direct.blocks, 1)
+    assert.deepEqual((await d.rpc('pin.ls')).map((p: { cid: string, mode: string }) => [p.cid, p.mode]).sort(), [[c.cid, 'recursive'], [e.cid, 'direct']].sort())
+    assert.equal((await d.rpc('repo.gc')).removedBlocks, 2, 'the leaves of the directly pinned root go')
+  })
+
+  it('bad params are -32602', async () => {
+    for (const [method, params] of [['pin.add', {}], ['pin.add', { cid: 5 }], ['pin.add', { cid: HELLO_V1, recursive: 'yes' }], ['pin.rm', { cid: '' }], ['pin.ls', { x: 1 }], ['repo.gc', [1]], ['repo.stat', { a: 1 }], ['content.stat', { cid: HELLO_V1, nope: true }]] as const) {
+      await assert.rejects(d.rpc(method, params), (err: any) => {
+        assert.equal(err.rpcCode, -32602, `${method} ${JSON.stringify(params)}: ${err.message}`)
+        return true
+      })
+    }
+  })
+})
+
 describe('content routes: a client that disconnects mid-upload', function () {
   this.timeout(30_000)
   let d: TestDaemon
@@ -355,6 +428,7 @@ describe('content routes: a client that disconnects mid-upload', function () {
   for (const kind of ['raw', 'multipart'] as const) {
     it(`${kind}: nothing is pinned, no temp files are left, the write session ends, and the daemon serves the next add`, async () => {
       const pinsBefore = await d.rpc('pin.ls')
+      const blocksBefore = (await d.rpc('repo.stat')).blocks
       const total = 20 * MIB
       const boundary = 'cut-off-boundary'
       const head = kind === 'raw'
@@ -375,12 +449,11 @@ describe('content routes: a client that disconnects mid-upload', function () {
       req.on('response', () => { answered = true })
       req.on('error', () => {})
       req.write(head)
-      const chunk = crypto.randomBytes(MIB)
-      for (let sent = 0; sent < total / 2; sent += chunk.length) {
-        if (!req.write(chunk)) await new Promise(resolve => req.once('drain', resolve))
+      for (let sent = 0; sent < total / 2; sent += MIB) {
+        if (!req.write(crypto.randomBytes(MIB))) await new Promise(resolve => req.once('drain', resolve))
       }
       // let the daemon import (and write blocks for) some of it
-      await waitFor(async () => (await filesIn(path.join(d.repo, 'blocks'))).length > 1, 'blocks to be written', 10_000, 20)
+      await waitFor(async () => (await d.rpc('repo.stat')).blocks > blocksBefore + 4, 'blocks to be written', 10_000, 20)
       const cutLines = log.lines.filter(l => l.includes('cut off')).length
       req.destroy()
       await waitFor(() => log.lines.filter(l => l.includes('cut off')).length > cutLines, 'the daemon to notice the cut', 10_000, 20)

@@ -31,6 +31,7 @@ export const addCommand: Command = {
     'no-pin': { type: 'boolean', description: 'do not pin the root here' },
     replicas: { type: 'string', value: 'N', description: 'replica set size for this add (default: the node\'s, 3)' },
     quorum: { type: 'string', value: 'N', description: 'confirmed replicas each block needs (default: the node\'s, 2)' },
+    name: { type: 'string', value: 'PATH', description: 'then point the name PATH at it (as shoal name put PATH CID)' },
     json: jsonOption
   },
   async run (ctx) {
@@ -46,6 +47,7 @@ export const addCommand: Command = {
     const bar = progressBar(ctx.io, { label: `adding ${label}`, total: input.kind === 'file' ? input.size : undefined, quiet })
 
     if (v['only-hash'] === true) {
+      if (v.name != null) throw new UsageError('--name needs the daemon: it does not go with --only-hash')
       const options = { cidVersion, chunker, rawLeaves: v['raw-leaves'] === true ? true : undefined }
       let cid
       if (input.kind === 'directory') {
@@ -80,11 +82,16 @@ export const addCommand: Command = {
     }
     const result = JSON.parse(await client.readAnswer(await request)) as AddResult
     if (!quiet && v.json !== true) ctx.io.stderr(replicationLine(result) + '\n')
+    if (v.name != null) {
+      const named = await client.call<{ path: string, conflict: boolean }>('name.put', { path: v.name, cid: result.cid, size: result.size })
+      if (!quiet && v.json !== true) ctx.io.stderr(`named ${named.path} -> ${result.cid}${named.conflict ? ` (it has several values now: see shoal name get ${named.path})` : ''}\n`)
+      return print(ctx, { ...result, name: label, path: named.path })
+    }
     return print(ctx, { ...result, name: label })
   }
 }
 
-function print (ctx: CommandContext, result: { cid: string, name: string } & Partial<AddResult>): number {
+function print (ctx: CommandContext, result: { cid: string, name: string, path?: string } & Partial<AddResult>): number {
   if (ctx.values.json === true) printJson(ctx.io, result)
   else if (ctx.values.quiet === true) ctx.io.stdout(`${result.cid}\n`)
   else ctx.io.stdout(`added ${result.cid} ${result.name}\n`)

@@ -28,7 +28,16 @@ export const catCommand: Command = {
     const expected = Number(res.headers['content-length'])
     let got = 0
     res.on('data', (c: Buffer) => { got += c.length })
-    await pipeline(res, ctx.io.binaryOut, { end: false })
+    try {
+      await pipeline(res, ctx.io.binaryOut, { end: false })
+    } catch (err) {
+      // the reader went away (`shoal cat CID | head`): not a failure of cat
+      if ((err as NodeJS.ErrnoException).code === 'EPIPE') {
+        res.destroy()
+        return 0
+      }
+      throw err
+    }
     if (Number.isFinite(expected) && got !== expected) {
       throw new ShoalError(`The transfer of ${ctx.positionals[0]} stopped after ${got} of ${expected} bytes (see the daemon's log)`, 'ERR_TRUNCATED')
     }

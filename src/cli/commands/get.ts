@@ -39,17 +39,24 @@ export const getCommand: Command = {
 }
 
 async function getFile (client: RpcClient, cid: string, file: string, onBytes: (n: number) => void): Promise<void> {
+  const existing = await fs.stat(file).catch(() => undefined)
   const res = await client.request('GET', `/api/v1/cat/${encodeURIComponent(cid)}`)
   if (res.statusCode !== 200) await client.readAnswer(res)
   const expected = Number(res.headers['content-length'])
-  const partial = `${file}.shoal-partial`
   let got = 0
+  // no await from here until the pipeline reads `res`: the 'data' listener starts the flow
   res.on('data', (c: Buffer) => { got += c.length; onBytes(c.length) })
+  const truncated = (): Error => new ShoalError(`The transfer of ${cid} stopped after ${got} of ${expected} bytes`, 'ERR_TRUNCATED')
+  if (existing != null && !existing.isFile() && !existing.isDirectory()) {
+    // a device, FIFO or socket (/dev/null, /dev/stdout, a pipe): write into it, never replace it
+    await pipeline(res, createWriteStream(file))
+    if (Number.isFinite(expected) && got !== expected) throw truncated()
+    return
+  }
+  const partial = `${file}.shoal-partial`
   try {
     await pipeline(res, createWriteStream(partial))
-    if (Number.isFinite(expected) && got !== expected) {
-      throw new ShoalError(`The transfer of ${cid} stopped after ${got} of ${expected} bytes`, 'ERR_TRUNCATED')
-    }
+    if (Number.isFinite(expected) && got !== expected) throw truncated()
     await fs.rename(partial, file)
   } catch (err) {
     await fs.rm(partial, { force: true })

@@ -17,7 +17,8 @@ export const pinCommand: Command = {
     switch (sub) {
       case 'add': {
         if (cid == null) throw new UsageError('pin add takes a CID')
-        const r = await client.call<{ cid: string, blocks: number, bytes: number }>('pin.add', { cid, recursive: ctx.values.direct !== true })
+        // pinning fetches what is missing first: it may take long (the default call deadline is 30 s)
+        const r = await client.call<{ cid: string, blocks: number, bytes: number }>('pin.add', { cid, recursive: ctx.values.direct !== true }, { timeoutMs: 3_600_000 })
         if (json) printJson(ctx.io, r)
         else ctx.io.stdout(`pinned ${r.cid} (${r.blocks} blocks)\n`)
         return 0
