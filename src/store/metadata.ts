@@ -24,6 +24,7 @@
  * CID in v1 form, so pinning a v0 CID and its v1 form is one pin.
  */
 import { DatabaseSync } from 'node:sqlite'
+import type { StatementSync } from 'node:sqlite'
 import { RepoError } from '../errors.ts'
 
 export interface Migration {
@@ -210,6 +211,8 @@ export class Metadata {
   /** The database had no schema before this open (new, or emptied). */
   readonly fresh: boolean
   readonly #db: DatabaseSync
+  /** prepared once per SQL text: preparing per call cost native memory and time on every block */
+  readonly #statements = new Map<string, StatementSync>()
   readonly #now: () => number
   #walkSeq = 0
 
@@ -258,6 +261,15 @@ export class Metadata {
     return this.#db
   }
 
+  #prepare (sql: string): StatementSync {
+    let statement = this.#statements.get(sql)
+    if (statement == null) {
+      statement = this.#db.prepare(sql)
+      this.#statements.set(sql, statement)
+    }
+    return statement
+  }
+
   #tx<T> (fn: () => T, durable = false): T {
     if (durable) this.#db.exec('PRAGMA synchronous = FULL')
     this.#db.exec('BEGIN IMMEDIATE')
@@ -277,7 +289,7 @@ export class Metadata {
 
   /** Records stored blocks (already present ones are left alone), in one transaction. */
   addBlocks (blocks: Iterable<{ mh: Uint8Array, size: number }>): void {
-    const insert = this.#db.prepare('INSERT OR IGNORE INTO blocks (mh, size, added) VALUES (?, ?, ?)')
+    const insert = this.#prepare('INSERT OR IGNORE INTO blocks (mh, size, added) VALUES (?, ?, ?)')
     const now = this.#now()
     this.#tx(() => {
       for (const { mh, size } of blocks) insert.run(mh, size, now)
@@ -285,14 +297,14 @@ export class Metadata {
   }
 
   removeBlocks (mhs: Iterable<Uint8Array>): void {
-    const del = this.#db.prepare('DELETE FROM blocks WHERE mh = ?')
+    const del = this.#prepare('DELETE FROM blocks WHERE mh = ?')
     this.#tx(() => {
       for (const mh of mhs) del.run(mh)
     })
   }
 
   hasBlock (mh: Uint8Array): boolean {
-    return this.#db.prepare('SELECT 1 FROM blocks WHERE mh = ?').get(mh) != null
+    return this.#prepare('SELECT 1 FROM blocks WHERE mh = ?').get(mh) != null
   }
 
   /**
@@ -308,7 +320,7 @@ export class Metadata {
   }
 
   seeBlocks (blocks: Iterable<{ mh: Uint8Array, size: number }>): void {
-    const see = this.#db.prepare('INSERT OR REPLACE INTO temp.seen (mh, size) VALUES (?, ?)')
+    const see = this.#prepare('INSERT OR REPLACE INTO temp.seen (mh, size) VALUES (?, ?)')
     this.#tx(() => {
       for (const { mh, size } of blocks) see.run(mh, size)
     })
@@ -336,16 +348,16 @@ export class Metadata {
 
   /** Claims a block reached by a walk; false when the walk had already reached it. */
   claim (walk: number, mh: Uint8Array): boolean {
-    return Number(this.#db.prepare('INSERT OR IGNORE INTO temp.walk (walk, mh, size) VALUES (?, ?, 0)').run(walk, mh).changes) === 1
+    return Number(this.#prepare('INSERT OR IGNORE INTO temp.walk (walk, mh, size) VALUES (?, ?, 0)').run(walk, mh).changes) === 1
   }
 
   /** Records the size of a claimed block once it was read. */
   sized (walk: number, mh: Uint8Array, size: number): void {
-    this.#db.prepare('UPDATE temp.walk SET size = ? WHERE walk = ? AND mh = ?').run(size, walk, mh)
+    this.#prepare('UPDATE temp.walk SET size = ? WHERE walk = ? AND mh = ?').run(size, walk, mh)
   }
 
   abortWalk (walk: number): void {
-    this.#db.prepare('DELETE FROM temp.walk WHERE walk = ?').run(walk)
+    this.#prepare('DELETE FROM temp.walk WHERE walk = ?').run(walk)
   }
 
   /** Makes a walk's blocks the coverage of pin `root` (replacing an earlier pin of that root), durably. */
@@ -366,28 +378,28 @@ export class Metadata {
   /** Removes a pin and its coverage, durably; false when `root` was not pinned. */
   removePin (root: string): boolean {
     return this.#tx(() => {
-      this.#db.prepare('DELETE FROM pin_blocks WHERE root = ?').run(root)
-      return Number(this.#db.prepare('DELETE FROM pins WHERE root = ?').run(root).changes) === 1
+      this.#prepare('DELETE FROM pin_blocks WHERE root = ?').run(root)
+      return Number(this.#prepare('DELETE FROM pins WHERE root = ?').run(root).changes) === 1
     }, true)
   }
 
   getPin (root: string): PinRow | undefined {
-    const row = this.#db.prepare('SELECT * FROM pins WHERE root = ?').get(root)
+    const row = this.#prepare('SELECT * FROM pins WHERE root = ?').get(root)
     return row == null ? undefined : toPin(row)
   }
 
   listPins (): PinRow[] {
-    return this.#db.prepare('SELECT * FROM pins ORDER BY created, root').all().map(toPin)
+    return this.#prepare('SELECT * FROM pins ORDER BY created, root').all().map(toPin)
   }
 
   /** How many pins cover a block (its reference count). */
   pinCount (mh: Uint8Array): number {
-    return Number((this.#db.prepare('SELECT count(*) AS n FROM pin_blocks WHERE mh = ?').get(mh) as { n: number }).n)
+    return Number((this.#prepare('SELECT count(*) AS n FROM pin_blocks WHERE mh = ?').get(mh) as { n: number }).n)
   }
 
   /** Whether GC must keep a block: a pin covers it or the node holds it for the network. */
   isProtected (mh: Uint8Array): boolean {
-    return this.#db.prepare(`SELECT EXISTS (SELECT 1 FROM pin_blocks WHERE mh = ?1)
+    return this.#prepare(`SELECT EXISTS (SELECT 1 FROM pin_blocks WHERE mh = ?1)
       OR EXISTS (SELECT 1 FROM held WHERE mh = ?1) AS p`).get(mh)?.p === 1
   }
 
@@ -402,7 +414,7 @@ export class Metadata {
   holdMany (blocks: Array<{ mh: Uint8Array, cid: string, replicas?: string }>): void {
     if (blocks.length === 0) return
     this.#tx(() => {
-      const insert = this.#db.prepare(`INSERT INTO held (mh, cid, since, replicas) VALUES (?, ?, ?, ?)
+      const insert = this.#prepare(`INSERT INTO held (mh, cid, since, replicas) VALUES (?, ?, ?, ?)
         ON CONFLICT (mh) DO UPDATE SET replicas = excluded.replicas`)
       const now = this.#now()
       for (const b of blocks) insert.run(b.mh, b.cid, now, b.replicas ?? null)
@@ -411,45 +423,45 @@ export class Metadata {
 
   /** False when the block was not held. */
   release (mh: Uint8Array): boolean {
-    return this.#tx(() => Number(this.#db.prepare('DELETE FROM held WHERE mh = ?').run(mh).changes) === 1, true)
+    return this.#tx(() => Number(this.#prepare('DELETE FROM held WHERE mh = ?').run(mh).changes) === 1, true)
   }
 
   getHeld (mh: Uint8Array): HeldRow | undefined {
-    const row = this.#db.prepare('SELECT * FROM held WHERE mh = ?').get(mh)
+    const row = this.#prepare('SELECT * FROM held WHERE mh = ?').get(mh)
     return row == null ? undefined : toHeld(row)
   }
 
   listHeld (): HeldRow[] {
-    return this.#db.prepare('SELECT * FROM held ORDER BY since, cid').all().map(toHeld)
+    return this.#prepare('SELECT * FROM held ORDER BY since, cid').all().map(toHeld)
   }
 
   // ---- counters ----
 
   stat (key: string): number {
-    return Number((this.#db.prepare('SELECT value FROM stats WHERE key = ?').get(key) as { value: number } | undefined)?.value ?? 0)
+    return Number((this.#prepare('SELECT value FROM stats WHERE key = ?').get(key) as { value: number } | undefined)?.value ?? 0)
   }
 
   setStat (key: string, value: number, durable = false): void {
     this.#tx(() => {
-      this.#db.prepare('INSERT INTO stats (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value)
+      this.#prepare('INSERT INTO stats (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value)
     }, durable)
   }
 
   addStats (deltas: Record<string, number>): void {
-    const add = this.#db.prepare('INSERT INTO stats (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = value + ?2')
+    const add = this.#prepare('INSERT INTO stats (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = value + ?2')
     this.#tx(() => {
       for (const [key, delta] of Object.entries(deltas)) add.run(key, delta)
     })
   }
 
   pinTotals (): { pins: number } {
-    return { pins: Number((this.#db.prepare('SELECT count(*) AS n FROM pins').get() as { n: number }).n) }
+    return { pins: Number((this.#prepare('SELECT count(*) AS n FROM pins').get() as { n: number }).n) }
   }
 
   // ---- names (src/names/) ----
 
   getName (key: string): NameRow | undefined {
-    const row = this.#db.prepare('SELECT * FROM names WHERE key = ?').get(key)
+    const row = this.#prepare('SELECT * FROM names WHERE key = ?').get(key)
     return row == null ? undefined : toNameRow(row)
   }
 
@@ -462,13 +474,13 @@ export class Metadata {
   putName (row: { key: string, record: Uint8Array, hash: Uint8Array, live: boolean, at?: number }, counter?: number): void {
     const now = row.at ?? this.#now()
     this.#tx(() => {
-      this.#db.prepare(`INSERT INTO names (key, record, hash, live, updated, dead_since) VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?4 = 1 THEN NULL ELSE ?5 END)
+      this.#prepare(`INSERT INTO names (key, record, hash, live, updated, dead_since) VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?4 = 1 THEN NULL ELSE ?5 END)
         ON CONFLICT (key) DO UPDATE SET record = excluded.record, hash = excluded.hash, live = excluded.live, updated = excluded.updated,
           dead_since = CASE WHEN excluded.live = 1 THEN NULL ELSE coalesce(names.dead_since, excluded.dead_since) END`)
         .run(row.key, row.record, row.hash, row.live ? 1 : 0, now)
-      this.#db.prepare('DELETE FROM name_graves WHERE key = ?').run(row.key)
+      this.#prepare('DELETE FROM name_graves WHERE key = ?').run(row.key)
       if (counter != null) {
-        this.#db.prepare(`INSERT INTO name_counters (key, counter) VALUES (?1, ?2)
+        this.#prepare(`INSERT INTO name_counters (key, counter) VALUES (?1, ?2)
           ON CONFLICT (key) DO UPDATE SET counter = max(counter, excluded.counter)`).run(row.key, counter)
       }
     }, true)
@@ -481,23 +493,23 @@ export class Metadata {
    */
   deleteName (key: string, grave?: { record: Uint8Array, hash: Uint8Array, at?: number }): boolean {
     return this.#tx(() => {
-      this.#db.prepare('DELETE FROM name_peers WHERE key = ?').run(key)
+      this.#prepare('DELETE FROM name_peers WHERE key = ?').run(key)
       if (grave != null) {
-        this.#db.prepare('INSERT OR REPLACE INTO name_graves (key, record, hash, at) VALUES (?, ?, ?, ?)').run(key, grave.record, grave.hash, grave.at ?? this.#now())
+        this.#prepare('INSERT OR REPLACE INTO name_graves (key, record, hash, at) VALUES (?, ?, ?, ?)').run(key, grave.record, grave.hash, grave.at ?? this.#now())
       }
-      return Number(this.#db.prepare('DELETE FROM names WHERE key = ?').run(key).changes) === 1
+      return Number(this.#prepare('DELETE FROM names WHERE key = ?').run(key).changes) === 1
     }, true)
   }
 
   /** The collected record of a deleted name, while it is kept. */
   getNameGrave (key: string): { record: Uint8Array, hash: Uint8Array, at: number } | undefined {
-    const row = this.#db.prepare('SELECT record, hash, at FROM name_graves WHERE key = ?').get(key) as { record: Uint8Array, hash: Uint8Array, at: number } | undefined
+    const row = this.#prepare('SELECT record, hash, at FROM name_graves WHERE key = ?').get(key) as { record: Uint8Array, hash: Uint8Array, at: number } | undefined
     return row == null ? undefined : { record: row.record, hash: row.hash, at: Number(row.at) }
   }
 
   /** Forgets the collected records of names collected before `before` (ms); how many. */
   purgeNameGraves (before: number): number {
-    return this.#tx(() => Number(this.#db.prepare('DELETE FROM name_graves WHERE at < ?').run(before).changes))
+    return this.#tx(() => Number(this.#prepare('DELETE FROM name_graves WHERE at < ?').run(before).changes))
   }
 
   /**
@@ -509,30 +521,30 @@ export class Metadata {
     const after = options.after ?? ''
     const prefix = options.prefix == null || options.prefix === '/' ? undefined : options.prefix
     const rows = prefix == null
-      ? this.#db.prepare('SELECT * FROM names WHERE key > ? ORDER BY key LIMIT ?').all(after, limit)
+      ? this.#prepare('SELECT * FROM names WHERE key > ? ORDER BY key LIMIT ?').all(after, limit)
       // "/a" and "/a/..." ("0" is the character after "/")
-      : this.#db.prepare('SELECT * FROM names WHERE key > ?1 AND (key = ?2 OR (key >= ?2 || \'/\' AND key < ?2 || \'0\')) ORDER BY key LIMIT ?3').all(after, prefix, limit)
+      : this.#prepare('SELECT * FROM names WHERE key > ?1 AND (key = ?2 OR (key >= ?2 || \'/\' AND key < ?2 || \'0\')) ORDER BY key LIMIT ?3').all(after, prefix, limit)
     return rows.map(toNameRow)
   }
 
   countNames (): number {
-    return Number((this.#db.prepare('SELECT count(*) AS n FROM names').get() as { n: number }).n)
+    return Number((this.#prepare('SELECT count(*) AS n FROM names').get() as { n: number }).n)
   }
 
   /** The highest dot counter this node used as the coordinator of `key` (0: none). */
   nameCounter (key: string): number {
-    return Number((this.#db.prepare('SELECT counter FROM name_counters WHERE key = ?').get(key) as { counter: number } | undefined)?.counter ?? 0)
+    return Number((this.#prepare('SELECT counter FROM name_counters WHERE key = ?').get(key) as { counter: number } | undefined)?.counter ?? 0)
   }
 
   /** Remembers that `peer` holds the version `hash` of `key`. */
   setNamePeer (key: string, peer: string, hash: Uint8Array): void {
-    this.#db.prepare(`INSERT INTO name_peers (key, peer, hash, at) VALUES (?, ?, ?, ?)
+    this.#prepare(`INSERT INTO name_peers (key, peer, hash, at) VALUES (?, ?, ?, ?)
       ON CONFLICT (key, peer) DO UPDATE SET hash = excluded.hash, at = excluded.at`).run(key, peer, hash, this.#now())
   }
 
   /** The peers known to hold a record of `key`, with the version each was last known to hold. */
   namePeers (key: string): Array<{ peer: string, hash: Uint8Array }> {
-    return (this.#db.prepare('SELECT peer, hash FROM name_peers WHERE key = ? ORDER BY peer').all(key) as Array<{ peer: string, hash: Uint8Array }>)
+    return (this.#prepare('SELECT peer, hash FROM name_peers WHERE key = ? ORDER BY peer').all(key) as Array<{ peer: string, hash: Uint8Array }>)
       .map(r => ({ peer: r.peer, hash: r.hash }))
   }
 }
