@@ -115,38 +115,46 @@ export class BlockFetcher implements BlockSource {
     }
   }
 
+  /**
+   * Ask the block's replica set (least busy, then nearest), then every other
+   * storage peer. Only when none has it and the view is thin (fewer than k
+   * members) is the DHT asked for more peers, and they are tried too: a
+   * lookup per block would put a DHT round trip in front of every read.
+   */
   private async fromNetwork (cid: CID, options: { signal?: AbortSignal }): Promise<Uint8Array> {
-    const { membership } = this.init
-    const self = membership.self.toString()
+    const { membership, k } = this.init
     const key = blockKey(cid)
-    const set = (membership.peers().length + 1 < this.init.k
-      ? await membership.lookupReplicaSet(key, this.init.k, options)
-      : membership.replicaSet(key, this.init.k)).filter(p => p.toString() !== self)
-    // least busy first, nearest first among equals (the set is sorted by distance)
-    const ordered = set.map((p, i) => ({ p, i })).sort((a, b) => (this.load(a.p) - this.load(b.p)) || a.i - b.i).map(x => x.p)
-    const inSet = new Set(set.map(String))
-    const others = membership.peers().filter(p => !inSet.has(p.toString()))
-
-    let asked = 0
+    const asked = new Set<string>()
     let answered = 0
-    for (const peer of [...ordered, ...others]) {
-      if (options.signal?.aborted === true) throw new AbortedError(`Fetching block "${cid}" was aborted`)
-      asked++
-      const bytes = await this.askPeer(peer, cid, options).catch((err: Error) => {
-        if (err instanceof CorruptBlockError) {
-          this.log.warn('peer served a corrupted block; trying another replica', { peer: peer.toString(), cid: cid.toString() })
-        } else {
-          this.log.debug('peer did not answer for a block', { peer: peer.toString(), cid: cid.toString(), error: err.message })
-        }
-        return null
-      })
-      if (bytes === null) continue
-      answered++
-      if (bytes !== undefined) return bytes
+    const tryPeers = async (set: PeerId[]): Promise<Uint8Array | undefined> => {
+      const remote = set.filter(p => !p.equals(membership.self) && !asked.has(p.toString()))
+      // least busy first, nearest first among equals (the set is sorted by distance)
+      const ordered = remote.map((p, i) => ({ p, i })).sort((a, b) => (this.load(a.p) - this.load(b.p)) || a.i - b.i).map(x => x.p)
+      const inSet = new Set(remote.map(String))
+      const others = membership.peers().filter(p => !inSet.has(p.toString()) && !asked.has(p.toString()))
+      for (const peer of [...ordered, ...others]) {
+        if (options.signal?.aborted === true) throw new AbortedError(`Fetching block "${cid}" was aborted`)
+        asked.add(peer.toString())
+        const bytes = await this.askPeer(peer, cid, options).catch((err: Error) => {
+          if (err instanceof CorruptBlockError) {
+            this.log.warn('peer served a corrupted block; trying another replica', { peer: peer.toString(), cid: cid.toString() })
+          } else {
+            this.log.debug('peer did not answer for a block', { peer: peer.toString(), cid: cid.toString(), error: err.message })
+          }
+          return null
+        })
+        if (bytes === null) continue
+        answered++
+        if (bytes !== undefined) return bytes
+      }
+      return undefined
     }
+    const found = await tryPeers(membership.replicaSet(key, k)) ??
+      (membership.peers().length + 1 < k ? await tryPeers(await membership.lookupReplicaSet(key, k, options)) : undefined)
+    if (found != null) return found
     throw new BlockNotFoundError(cid.toString(),
-      `Cannot fetch block "${cid}": ${answered} of ${asked} peers asked answered, none has it` +
-      (asked === 0 ? ' (no storage peers are connected)' : ''))
+      `Cannot fetch block "${cid}": ${answered} of ${asked.size} peers asked answered, none has it` +
+      (asked.size === 0 ? ' (no storage peers are connected)' : ''))
   }
 
   private load (peer: PeerId): number {

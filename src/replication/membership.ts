@@ -9,6 +9,9 @@ import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { BLOCK_PROTOCOL } from '../protocols/block-exchange.ts'
 import { closestPeers } from './placement.ts'
 
+/** A thin view is looked up in the DHT at most this often. */
+const LOOKUP_INTERVAL_MS = 10_000
+
 export interface MembershipInit {
   libp2p: ShoalLibp2p
   protocol?: string
@@ -20,6 +23,7 @@ export class Membership {
   private readonly libp2p: ShoalLibp2p
   private readonly protocol: string
   private readonly lookupTimeoutMs: number
+  private lastLookup = 0
   private readonly members = new Map<string, PeerId>()
   private topologyId?: string
   private readonly listeners = new Set<(peer: PeerId, joined: boolean) => void>()
@@ -68,8 +72,11 @@ export class Membership {
    * the view once identify says they speak the block protocol.
    */
   async lookupReplicaSet (key: Uint8Array, k: number, options: { signal?: AbortSignal } = {}): Promise<PeerId[]> {
-    // with nobody in the routing table there is no one to ask (kad-dht would wait for a peer)
-    if (this.members.size + 1 < k && this.libp2p.getConnections().length > 0) {
+    // with nobody connected there is no one to ask (kad-dht would wait for a peer);
+    // and one lookup at a time, at most every few seconds, is enough to find who is there
+    const now = Date.now()
+    if (this.members.size + 1 < k && this.libp2p.getConnections().length > 0 && now - this.lastLookup > LOOKUP_INTERVAL_MS) {
+      this.lastLookup = now
       const signals = [AbortSignal.timeout(this.lookupTimeoutMs)]
       if (options.signal != null) signals.push(options.signal)
       try {
