@@ -166,6 +166,11 @@ export class Files {
     return (await this.init.store.listPins()).map(p => ({ cid: p.cid.toString(), mode: p.mode, blocks: p.blocks, bytes: p.bytes, created: p.created.toISOString() }))
   }
 
+  /** Wait until the blocks fetched so far are in the local store (the cache is written in the background). */
+  async flush (): Promise<void> {
+    await this.init.fetcher.flush()
+  }
+
   async gc (options: { signal?: AbortSignal } = {}): Promise<GcResult> {
     return await this.init.store.gc(options)
   }

@@ -198,6 +198,7 @@ export class ShoalNode {
 
   async stop (): Promise<void> {
     await this.names.stop()
+    await this.files.flush()
     await this.sessions.closeAll()
     this.membership.stop()
     await this.libp2p.stop()

@@ -42,6 +42,7 @@ export class BlockFetcher implements BlockSource {
   /** keys the reader awaited while they were being prefetched */
   private readonly taken = new Set<string>()
   private readonly busy = new Map<string, number>()
+  private readonly writing = new Set<Promise<void>>()
   private readonly queue: Array<() => void> = []
   private running = 0
 
@@ -70,12 +71,27 @@ export class BlockFetcher implements BlockSource {
     const promise = (async () => {
       if (await this.init.local.has(cid, options)) return await this.init.local.get(cid, options)
       const bytes = await this.slot(urgent, async () => await this.fromNetwork(cid, options))
-      await this.init.local.putFetched(cid, bytes, options)
+      this.keep(cid, bytes)
       this.prefetchChildren(cid, bytes)
+      // the reader does not wait for the cache write, unless too many are pending
+      while (this.writing.size > (this.init.window ?? 32) * 2) await Promise.race(this.writing)
       return bytes
     })().finally(() => { this.inflight.delete(key) })
     this.inflight.set(key, promise)
     return await promise
+  }
+
+  /** Store a fetched block as cache in the background (a failed write only costs a refetch later). */
+  private keep (cid: CID, bytes: Uint8Array): void {
+    const write: Promise<void> = this.init.local.putFetched(cid, bytes)
+      .catch((err: Error) => { this.log.warn('could not cache a fetched block', { cid: cid.toString(), error: err.message }) })
+      .finally(() => { this.writing.delete(write) })
+    this.writing.add(write)
+  }
+
+  /** Wait for the cache writes in flight (tests, shutdown). */
+  async flush (): Promise<void> {
+    await Promise.all(this.writing)
   }
 
   /** Fetch the children of a block that came from the network, ahead of the reader. */

@@ -89,6 +89,7 @@ describe('integration: replication on 127.0.0.1', function () {
       assert.equal(got.length, data.length)
       assert.ok(got.equals(data), 'same bytes')
       // kept as unpinned cache
+      await e.files.flush()
       assert.equal(await e.store.blocks.has(parseCid(cid)), true)
       assert.equal(await e.store.isPinned(parseCid(cid)), false)
     })
