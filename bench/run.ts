@@ -55,9 +55,14 @@ function log (message: string): void {
   process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`)
 }
 
+const ANALYSIS = path.join(ROOT, 'bench', 'analysis.md')
+
 async function writeDocs (results: BenchResults): Promise<void> {
   await fsp.writeFile(CHART, renderSvg(results))
-  await fsp.writeFile(DOC, renderMarkdown(results, path.basename(CHART)))
+  // the profile-backed analysis of missed targets is written by hand, kept
+  // beside the harness, and appended to every generated page
+  const analysis = await fsp.readFile(ANALYSIS, 'utf8').catch(() => '')
+  await fsp.writeFile(DOC, renderMarkdown(results, path.basename(CHART)) + (analysis === '' ? '' : `\n${analysis}`))
   log(`wrote ${path.relative(ROOT, DOC)} and ${path.relative(ROOT, CHART)}`)
 }
 

@@ -19,7 +19,8 @@ import type { Availability, BenchContext } from './runner.ts'
 export function shoalCommand (root: string): string[] {
   const bin = process.env.SHOAL_BIN
   if (bin != null && bin !== '') return [path.resolve(bin)]
-  return [process.execPath, '--no-warnings', path.join(root, 'bin/shoal.ts')]
+  // the V8 flag that bin/shoal.ts, npm start and the binary run the daemon with
+  return [process.execPath, '--no-warnings', '--max-semi-space-size=16', path.join(root, 'bin/shoal.ts')]
 }
 
 /**

@@ -5,8 +5,9 @@
  */
 import path from 'node:path'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
 import type { ShoalConfig } from '../config.ts'
-import { AbortedError } from '../errors.ts'
+import { AbortedError, CorruptBlockError } from '../errors.ts'
 import { createNetwork, routingTablePeers } from '../net/libp2p.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
@@ -165,23 +166,23 @@ export class ShoalNode {
 
   async start (): Promise<void> {
     const { store } = this
+    // pushed blocks are held for the network (GC keeps them): stored and held
+    // in one write session, so GC cannot slip in between
+    const putMany = async (blocks: Array<[CID, Uint8Array]>): Promise<boolean[]> => await store.writeSession(async () => {
+      const stored = await Promise.all(blocks.map(async ([cid, bytes]) => await store.blocks.put(cid, bytes).then(() => true, () => false)))
+      await store.holdMany(blocks.filter((_, i) => stored[i]).map(([cid]) => cid))
+      return stored
+    })
     await this.libp2p.handle(BLOCK_PROTOCOL, blockExchangeHandler({
       logger: this.log.child('block'),
       store: {
         has: async (cid) => await store.blocks.has(cid),
         get: async (cid) => await store.blocks.get(cid),
-        // a pushed block is held for the network: GC keeps it
         put: async (cid, bytes) => {
-          await store.writeSession(async () => {
-            await store.blocks.put(cid, bytes)
-            await store.hold(cid)
-          })
+          const [stored] = await putMany([[cid, bytes]])
+          if (!stored) throw new CorruptBlockError(cid.toString())
         },
-        putMany: async (blocks) => await store.writeSession(async () => {
-          const stored = await Promise.all(blocks.map(async ([cid, bytes]) => await store.blocks.put(cid, bytes).then(() => true, () => false)))
-          await store.holdMany(blocks.filter((_, i) => stored[i]).map(([cid]) => cid))
-          return stored
-        }),
+        putMany,
         sync: async () => { await store.blocks.sync() }
       }
     }), { maxInboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection, maxOutboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection })

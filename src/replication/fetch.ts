@@ -70,11 +70,16 @@ export class BlockFetcher implements BlockSource {
   private async obtain (cid: CID, key: string, urgent: boolean, options: { signal?: AbortSignal }): Promise<Uint8Array> {
     const promise = (async () => {
       if (await this.init.local.has(cid, options)) return await this.init.local.get(cid, options)
-      const bytes = await this.slot(urgent, async () => await this.fromNetwork(cid, options))
-      this.keep(cid, bytes)
+      const bytes = await this.slot(urgent, async () => {
+        const fetched = await this.fromNetwork(cid, options)
+        this.keep(cid, fetched)
+        // the reader does not wait for the cache write; but the fetch slot is
+        // held while too many writes are pending, so a disk slower than the
+        // network slows the fetching instead of piling up blocks in memory
+        while (this.writing.size > (this.init.window ?? 32) * 2) await Promise.race(this.writing)
+        return fetched
+      })
       this.prefetchChildren(cid, bytes)
-      // the reader does not wait for the cache write, unless too many are pending
-      while (this.writing.size > (this.init.window ?? 32) * 2) await Promise.race(this.writing)
       return bytes
     })().finally(() => { this.inflight.delete(key) })
     this.inflight.set(key, promise)
