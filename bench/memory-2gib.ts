@@ -4,7 +4,7 @@
  *
  *   node bench/memory-2gib.ts [--size BYTES|NGiB|NMiB] [--dir DIR] [--limit-mb 300]
  *   SHOAL_BIN=dist/shoal node bench/memory-2gib.ts     (the single executable)
- *   NODE_OPTIONS=--max-semi-space-size=16 node bench/memory-2gib.ts   (V8 settings for the daemon)
+ *   (the daemon runs with the V8 flag it ships with, --max-semi-space-size=16)
  *
  * The file is never materialised, in memory or on disk: it is an AES-256-CTR
  * keystream generated as it is uploaded (POST /api/v1/add, chunked) and
@@ -27,6 +27,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
+import { shoalCommand } from './lib/shoal-peer.ts'
 
 const MIB = 1024 * 1024
 const GIB = 1024 * MIB
@@ -60,15 +61,10 @@ function readMemory (pid: number): Memory | undefined {
   return { rss: kib('VmRSS'), hwm: kib('VmHWM') }
 }
 
-function shoalCommand (): string[] {
-  const bin = process.env.SHOAL_BIN
-  if (bin != null && bin !== '') return [path.resolve(bin)]
-  const entry = path.join(ROOT, 'bin', 'shoal.ts')
-  return 'Deno' in globalThis ? [process.execPath, 'run', '-A', entry] : [process.execPath, entry]
-}
+
 
 async function startDaemon (repo: string): Promise<{ child: ChildProcess, rpc: string, token: string }> {
-  const [cmd, ...pre] = shoalCommand()
+  const [cmd, ...pre] = shoalCommand(ROOT)
   const child = spawn(cmd, [...pre, 'daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--json', '--log-level', 'warn'], {
     // NODE_OPTIONS passes through, to try V8 settings (e.g. --max-semi-space-size=16) without a rebuild
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DENO_NO_UPDATE_CHECK: '1', ...(process.env.NODE_OPTIONS == null ? {} : { NODE_OPTIONS: process.env.NODE_OPTIONS }) },
@@ -174,7 +170,7 @@ async function main (): Promise<number> {
     const sampler = setInterval(() => { maxRss = Math.max(maxRss, readMemory(pid)?.rss ?? 0) }, 50)
     let added, got
     try {
-      console.log(`shoal ${shoalCommand().join(' ')}${process.env.NODE_OPTIONS == null ? '' : ` (NODE_OPTIONS=${process.env.NODE_OPTIONS})`}: daemon pid ${pid}, repo ${repo}, RSS at start ${((atStart?.rss ?? 0) / 1e6).toFixed(1)} MB`)
+      console.log(`shoal ${shoalCommand(ROOT).join(' ')}${process.env.NODE_OPTIONS == null ? '' : ` (NODE_OPTIONS=${process.env.NODE_OPTIONS})`}: daemon pid ${pid}, repo ${repo}, RSS at start ${((atStart?.rss ?? 0) / 1e6).toFixed(1)} MB`)
       added = await add(started.rpc, started.token, size)
       console.log(`added ${(size / MIB).toFixed(0)} MiB in ${added.seconds.toFixed(1)} s (${(size / MIB / added.seconds).toFixed(1)} MiB/s): ${added.cid}`)
       got = await cat(started.rpc, started.token, added.cid)
