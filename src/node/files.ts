@@ -153,6 +153,8 @@ export class Files {
       } else {
         await fetcher.get(cid, { signal: options.signal })
       }
+      // the fetcher writes what it fetched in the background: wait for it
+      await fetcher.flush()
       const pin = await store.pin(cid, options)
       return { cid: pin.cid.toString(), blocks: pin.blocks, bytes: pin.bytes }
     }, { signal: options.signal })

@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { runShoal, shoalCommand, spawnShoal } from '../helpers/processes.ts'
-import type { ShoalProcess } from '../helpers/processes.ts'
+import { runShoal, shoalCommand, startDaemonProcess } from '../helpers/processes.ts'
+import type { DaemonReady, ShoalProcess } from '../helpers/processes.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 
-interface Ready { peerId: string, addresses: string[], rpc: string }
+type Ready = DaemonReady
 interface Sibling { cid?: string, deleted?: true, mtime: number, owner: string }
 interface View { path: string, exists: boolean, conflict: boolean, value: Sibling | null, siblings: Sibling[], context: string }
 
@@ -41,18 +41,9 @@ describe(`e2e: names across daemon processes (${shoalCommand().join(' ')})`, fun
   })
 
   async function start (name: string, bootstrap?: string, env: Record<string, string> = {}): Promise<{ ready: Ready, repo: string }> {
-    const repo = path.join(dir, name)
-    const args = ['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--json', '--log-level', 'error']
-    if (bootstrap != null) args.push('--bootstrap', bootstrap)
-    const proc = spawnShoal(args, env)
-    daemons.push(proc)
-    let ready: Ready | undefined
-    await waitFor(() => {
-      if (proc.child.exitCode != null) throw new Error(`daemon ${name} exited: ${proc.stderr()}`)
-      try { ready = JSON.parse(proc.stdout()) } catch { return false }
-      return true
-    }, `daemon ${name}`, 30_000)
-    return { ready: ready as Ready, repo }
+    const started = await startDaemonProcess(path.join(dir, name), { bootstrap, env, logLevel: 'error' })
+    daemons.push(started.proc)
+    return started
   }
 
   async function shoal (args: string[], repo: string): Promise<string> {

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { runShoal, sendSignal, shoalCommand, spawnShoal } from '../helpers/processes.ts'
-import type { ShoalProcess } from '../helpers/processes.ts'
+import { runShoal, sendSignal, shoalCommand, startDaemonProcess } from '../helpers/processes.ts'
+import type { ShoalProcess, StartedDaemon } from '../helpers/processes.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
-
-interface Ready { peerId: string, addresses: string[], rpc: string }
 
 describe(`e2e: daemons as separate processes (${shoalCommand().join(' ')})`, function () {
   this.timeout(120_000)
@@ -20,19 +18,10 @@ describe(`e2e: daemons as separate processes (${shoalCommand().join(' ')})`, fun
     await cleanup()
   })
 
-  async function startDaemon (name: string, bootstrap?: string): Promise<{ proc: ShoalProcess, ready: Ready, repo: string }> {
-    const repo = path.join(dir, name)
-    const args = ['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--json', '--log-level', 'warn']
-    if (bootstrap != null) args.push('--bootstrap', bootstrap)
-    const proc = spawnShoal(args)
-    daemons.push(proc)
-    let ready: Ready | undefined
-    await waitFor(() => {
-      if (proc.child.exitCode != null) throw new Error(`daemon ${name} exited: ${proc.stderr()}`)
-      try { ready = JSON.parse(proc.stdout()) } catch { return false }
-      return true
-    }, `daemon ${name} to be ready`, 30_000)
-    return { proc, ready: ready as Ready, repo }
+  async function startDaemon (name: string, bootstrap?: string): Promise<StartedDaemon> {
+    const started = await startDaemonProcess(path.join(dir, name), { bootstrap })
+    daemons.push(started.proc)
+    return started
   }
 
   async function peersOf (repo: string): Promise<string[]> {

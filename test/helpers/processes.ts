@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import path from 'node:path'
+import { waitFor } from './tmp.ts'
 import { isDeno } from '../../src/platform/runtime.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
@@ -64,4 +65,34 @@ export async function runShoal (args: string[], timeoutMs = 30_000, binary = fal
   } finally {
     clearTimeout(timer)
   }
+}
+
+export interface DaemonReady { peerId: string, addresses: string[], rpc: string }
+
+export interface StartedDaemon {
+  proc: ShoalProcess
+  ready: DaemonReady
+  repo: string
+}
+
+/**
+ * Start `shoal daemon` on `repo` (127.0.0.1, ports chosen by the OS, mDNS
+ * off) and wait for its JSON ready line. The caller kills it.
+ */
+export async function startDaemonProcess (repo: string, options: { bootstrap?: string, env?: Record<string, string>, logLevel?: string } = {}): Promise<StartedDaemon> {
+  const args = ['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--json', '--log-level', options.logLevel ?? 'warn']
+  if (options.bootstrap != null) args.push('--bootstrap', options.bootstrap)
+  const proc = spawnShoal(args, options.env)
+  let ready: DaemonReady | undefined
+  try {
+    await waitFor(() => {
+      if (proc.child.exitCode != null) throw new Error(`the daemon on ${repo} exited: ${proc.stderr()}`)
+      try { ready = JSON.parse(proc.stdout()) } catch { return false }
+      return true
+    }, `the daemon on ${repo} to be ready`, 30_000)
+  } catch (err) {
+    proc.child.kill('SIGKILL')
+    throw err
+  }
+  return { proc, ready: ready as DaemonReady, repo }
 }
