@@ -17,7 +17,7 @@ import { verifyBlock } from '../content/blocks.ts'
 import { AbortedError, CorruptBlockError, ProtocolError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
-import { field, FramedStream, isArrayOf, isBytes, isUint } from './codec.ts'
+import { field, FramedStream, isArrayOf, isBytes, isUint, servePipelined } from './codec.ts'
 import type { FrameLimits } from './codec.ts'
 
 export const BLOCK_PROTOCOL = '/shoal/block/1.0.0'
@@ -160,32 +160,16 @@ export function blockExchangeHandler (init: BlockExchangeServerInit): (stream: S
   const limits = { ...DEFAULT_BLOCK_LIMITS, ...init.limits }
   const log = init.logger ?? silentLogger
   return async (stream, connection) => {
-    const framed = new FramedStream(stream, limits)
     const peer = connection.remotePeer
-    // answers are written in request order: each waits for the one before
-    let written: Promise<void> = Promise.resolve()
-    const inFlight: Array<{ blocks: number, done: Promise<void> }> = []
-    let blocksInFlight = 0
     try {
-      while (true) {
-        const frame = await framed.read({ signal: AbortSignal.timeout(limits.idleTimeoutMs) })
-        if (frame == null) break
-        const request = decodeRequest(frame, limits)
-        const blocks = request.t === 'put' ? request.b.length : request.c.length
-        const answers = answer(request, init.store, peer)
-        answers.catch(() => {}) // reported through `written`
-        const previous = written
-        written = (async () => {
-          await previous
-          for (const message of await answers) await framed.write(message)
-        })()
-        const done = written.finally(() => { blocksInFlight -= blocks })
-        done.catch(() => {})
-        inFlight.push({ blocks, done })
-        blocksInFlight += blocks
-        while (blocksInFlight > limits.maxGetCids && inFlight.length > 0) await inFlight.shift()?.done
-      }
-      await written
+      await servePipelined(new FramedStream(stream, limits), {
+        idleTimeoutMs: limits.idleTimeoutMs,
+        decode: (frame) => decodeRequest(frame, limits),
+        answer: async (request) => await answer(request, init.store, peer),
+        weight: (request) => request.t === 'put' ? request.b.length : request.c.length,
+        // at most maxGetCids blocks read or written at a time
+        maxWeight: limits.maxGetCids
+      })
       await stream.close()
     } catch (err) {
       log.warn('block exchange stream from peer failed', { peer: peer.toString(), error: (err as Error).message })

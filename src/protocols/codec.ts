@@ -106,3 +106,50 @@ export const isBool = (v: unknown): v is boolean => typeof v === 'boolean'
 export function isArrayOf<T> (check: (v: unknown) => v is T, max: number): (v: unknown) => v is T[] {
   return (v: unknown): v is T[] => Array.isArray(v) && v.length <= max && v.every(check)
 }
+
+// ---- serving a stream of pipelined requests ----
+
+export interface PipelineInit<R> {
+  /** a stream with no frame for this long is closed */
+  idleTimeoutMs: number
+  /** checks and types one request frame; throws ProtocolError */
+  decode(frame: Record<string, unknown> & { t: string }): R
+  /** the answer frames to one request; the work starts at once */
+  answer(request: R): Promise<object[]>
+  /** what a request costs of the in-flight budget */
+  weight(request: R): number
+  /** the next frame is read only while the in-flight weight is at most this */
+  maxWeight: number
+}
+
+/**
+ * Serve requests as they arrive: each one's work starts at once, at most
+ * `maxWeight` of them are in flight, and the answers are written in request
+ * order. Returns when the peer closes its side; throws on a protocol error,
+ * an idle timeout or a failed write (the caller logs and aborts the stream).
+ */
+export async function servePipelined<R> (framed: FramedStream, init: PipelineInit<R>): Promise<void> {
+  // answers are written in request order: each waits for the one before
+  let written: Promise<void> = Promise.resolve()
+  const inFlight: Array<{ weight: number, done: Promise<void> }> = []
+  let weight = 0
+  while (true) {
+    const frame = await framed.read({ signal: AbortSignal.timeout(init.idleTimeoutMs) })
+    if (frame == null) break
+    const request = init.decode(frame)
+    const w = init.weight(request)
+    const answers = init.answer(request)
+    answers.catch(() => {}) // reported through `written`
+    const previous = written
+    written = (async () => {
+      await previous
+      for (const message of await answers) await framed.write(message)
+    })()
+    const done = written.finally(() => { weight -= w })
+    done.catch(() => {})
+    inFlight.push({ weight: w, done })
+    weight += w
+    while (weight > init.maxWeight && inFlight.length > 0) await inFlight.shift()?.done
+  }
+  await written
+}

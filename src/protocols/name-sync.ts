@@ -30,7 +30,7 @@ import { equals as equalBytes } from 'uint8arrays/equals'
 import { AbortedError, ProtocolError, ShoalError, TimeoutError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
-import { field, FramedStream, isArrayOf, isBool, isBytes, isString, isUint } from './codec.ts'
+import { field, FramedStream, isArrayOf, isBool, isBytes, isString, isUint, servePipelined } from './codec.ts'
 import type { FrameLimits } from './codec.ts'
 
 export const NAME_SYNC_PROTOCOL = '/shoal/names/1.0.0'
@@ -202,27 +202,16 @@ export function nameSyncHandler (init: NameSyncServerInit): (stream: Stream, con
   const limits: NameSyncLimits = { ...DEFAULT_NAME_SYNC_LIMITS, ...init.limits }
   const log = init.logger ?? silentLogger
   return async (stream, connection) => {
-    const framed = new FramedStream(stream, limits)
     const peer = connection.remotePeer
-    let written: Promise<void> = Promise.resolve()
-    const inFlight: Array<Promise<void>> = []
     try {
-      while (true) {
-        const frame = await framed.read({ signal: AbortSignal.timeout(limits.idleTimeoutMs) })
-        if (frame == null) break
-        const request = decodeRequest(frame, limits)
-        const answer = serve(request, init.store, peer, limits, log)
-        const previous = written
-        written = (async () => {
-          await previous
-          await framed.write(toWire(await answer))
-        })()
-        const done = written.catch(() => {})
-        inFlight.push(done)
-        void done.finally(() => { inFlight.splice(inFlight.indexOf(done), 1) })
-        while (inFlight.length >= limits.maxPipelined) await inFlight[0]
-      }
-      await written
+      await servePipelined(new FramedStream(stream, limits), {
+        idleTimeoutMs: limits.idleTimeoutMs,
+        decode: (frame) => decodeRequest(frame, limits),
+        answer: async (request) => [toWire(await serve(request, init.store, peer, limits, log))],
+        weight: () => 1,
+        // at most maxPipelined requests in flight: the next frame waits once that many are
+        maxWeight: limits.maxPipelined - 1
+      })
       await stream.close()
     } catch (err) {
       log.warn('name sync stream from peer failed', { peer: peer.toString(), error: (err as Error).message })
