@@ -7,9 +7,9 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { runShoal, sendSignal, shoalCommand, spawnShoal } from '../helpers/processes.ts'
+import { runShoal, sendSignal, shoalCommand, startDaemonProcess } from '../helpers/processes.ts'
 import type { ShoalProcess } from '../helpers/processes.ts'
-import { tempDir, waitFor } from '../helpers/tmp.ts'
+import { tempDir } from '../helpers/tmp.ts'
 
 const MIB = 1024 * 1024
 
@@ -66,13 +66,7 @@ describe(`e2e files: one daemon process (${shoalCommand().join(' ')})`, function
   before(async () => {
     ({ dir, cleanup } = await tempDir('shoal-e2e-files-'))
     repo = path.join(dir, 'repo')
-    daemon = spawnShoal(['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--json', '--log-level', 'warn'])
-    const d = daemon
-    await waitFor(() => {
-      if (d.child.exitCode != null) throw new Error(`the daemon exited: ${d.stderr()}`)
-      try { JSON.parse(d.stdout()) } catch { return false }
-      return true
-    }, 'the daemon to be ready', 30_000)
+    daemon = (await startDaemonProcess(repo)).proc
   })
 
   after(async () => {
