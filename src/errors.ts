@@ -161,6 +161,14 @@ export class ProtocolError extends ShoalError {
   }
 }
 
+/** A stream to a peer closed (or was reset) before a frame could be written. */
+export class StreamClosedError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_STREAM_CLOSED', options)
+    this.name = 'StreamClosedError'
+  }
+}
+
 // ---- names ----
 
 /** A name record (or a context token) that is malformed, over a limit, or not canonically encoded. */

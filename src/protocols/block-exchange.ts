@@ -313,6 +313,9 @@ export class BlockSession {
     if (this.failed != null) throw this.failed
     if (options.signal?.aborted === true) throw new AbortedError()
     const { promise, resolve, reject } = Promise.withResolvers<unknown>()
+    // when the write below fails, this is rejected too (fail() rejects every
+    // pending request) but never awaited: the error is thrown from the write
+    promise.catch(() => {})
     const pending: Pending = { request, resolve, reject }
     if (request.t === 'get') pending.blocks = new Array(request.c.length)
     this.queue.push(pending)

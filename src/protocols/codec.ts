@@ -8,9 +8,10 @@
 import { byteStream } from '@libp2p/utils'
 import type { ByteStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
-import * as cborg from 'cborg'
+import { Uint8ArrayList } from 'uint8arraylist'
 import * as varint from 'uint8-varint'
-import { ProtocolError } from '../errors.ts'
+import { ProtocolError, StreamClosedError } from '../errors.ts'
+import { decodeCbor, encodeCbor } from './cbor.ts'
 
 export interface FrameLimits {
   /** largest frame accepted or sent */
@@ -23,18 +24,20 @@ export interface ReadOptions {
   signal?: AbortSignal
 }
 
-/** Encode one message as a frame: [length prefix, CBOR body]. */
-export function encodeFrame (message: object, maxFrameBytes = Infinity): [Uint8Array, Uint8Array] {
-  const body = cborg.encode(message)
-  if (body.byteLength > maxFrameBytes) throw new ProtocolError(`Refusing to send a ${body.byteLength}-byte frame: the limit is ${maxFrameBytes}`)
-  return [varint.encode(body.byteLength), body]
+/** Encode one message as a frame: the length prefix, then the CBOR body in chunks (byte strings not copied). */
+export function encodeFrame (message: object, maxFrameBytes = Infinity): Uint8Array[] {
+  const body = encodeCbor(message)
+  let length = 0
+  for (const chunk of body) length += chunk.byteLength
+  if (length > maxFrameBytes) throw new ProtocolError(`Refusing to send a ${length}-byte frame: the limit is ${maxFrameBytes}`)
+  return [varint.encode(length), ...body]
 }
 
 /** Decode the CBOR body of one frame into a message with a string type `t`. */
 export function decodeFrameBody (body: Uint8Array): Record<string, unknown> & { t: string } {
   let value: unknown
   try {
-    value = cborg.decode(body, { strict: true, rejectDuplicateMapKeys: true, useMaps: false })
+    value = decodeCbor(body)
   } catch (err) {
     throw new ProtocolError(`Malformed frame: ${(err as Error).message}`)
   }
@@ -78,16 +81,22 @@ export class FramedStream {
     }
     if (length === 0) throw new ProtocolError('Malformed frame: empty')
     const body = await this.bytes.read({ bytes: length, signal: options.signal })
-    return decodeFrameBody(body.subarray())
+    // always one copy into a new buffer, so the decoded byte strings (views)
+    // never share a buffer that lower layers own
+    return decodeFrameBody(body.slice())
   }
 
   async write (message: object, options: ReadOptions = {}): Promise<void> {
     // one write per frame, so that concurrent writers never interleave
-    const [prefix, body] = encodeFrame(message, this.limits.maxFrameBytes)
-    const frame = new Uint8Array(prefix.byteLength + body.byteLength)
-    frame.set(prefix)
-    frame.set(body, prefix.byteLength)
-    await this.bytes.write(frame, options)
+    const frame = new Uint8ArrayList(...encodeFrame(message, this.limits.maxFrameBytes))
+    try {
+      await this.bytes.write(frame, options)
+    } catch (err) {
+      // a stream that closes while the write waits for it to drain rejects
+      // with the close event itself, which is not an Error
+      if (err instanceof Error) throw err
+      throw new StreamClosedError(`The ${this.stream.protocol} stream closed before a frame could be written`)
+    }
   }
 }
 

@@ -342,6 +342,9 @@ export class NameSession {
     if (this.failed != null) throw this.failed
     if (options.signal?.aborted === true) throw new AbortedError()
     const { promise, resolve, reject } = Promise.withResolvers<NameResponse>()
+    // when the write below fails, this is rejected too (fail() rejects every
+    // pending request) but never awaited: the error is thrown from the write
+    promise.catch(() => {})
     const pending: Pending = { request, resolve, reject }
     this.queue.push(pending)
     this.startReader()

@@ -5,13 +5,14 @@ import type { PeerId } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { BlockNotFoundError, CorruptBlockError, ProtocolError } from '../../src/errors.ts'
+import { BlockNotFoundError, CorruptBlockError, ProtocolError, StreamClosedError } from '../../src/errors.ts'
 import type { ShoalLibp2p } from '../../src/net/libp2p.ts'
 import { BLOCK_PROTOCOL, blockExchangeHandler, BlockSession, decodeRequest, decodeResponse, DEFAULT_BLOCK_LIMITS, toWire } from '../../src/protocols/block-exchange.ts'
 import type { BlockExchangeStore, BlockRequest, BlockResponse } from '../../src/protocols/block-exchange.ts'
 import { decodeFrameBody, encodeFrame } from '../../src/protocols/codec.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { connectedPair } from '../helpers/libp2p.ts'
+import { FullStream, unhandledRejectionsDuring } from '../helpers/streams.ts'
 
 async function rawBlock (bytes: Uint8Array): Promise<{ cid: CID, bytes: Uint8Array }> {
   return { cid: CID.createV1(raw.code, await sha256.digest(bytes)), bytes }
@@ -140,6 +141,19 @@ describe('protocols: block exchange', () => {
         await session.close()
         await b.unhandle('/test/liar')
       }
+    })
+
+    it('a stream that closes while requests wait for it to drain fails them with a StreamClosedError, and leaves nothing unhandled', async () => {
+      const stream = new FullStream(BLOCK_PROTOCOL)
+      const session = new BlockSession(stream.stream, a.peerId)
+      const block = await rawBlock(randomBytes(1000))
+      const unhandled = await unhandledRejectionsDuring(async () => {
+        const requests = [session.put([block]), session.get([block.cid]), session.have([block.cid])]
+        await new Promise(resolve => setTimeout(resolve, 20))
+        stream.reset()
+        for (const request of requests) await assert.rejects(request, StreamClosedError)
+      })
+      assert.deepEqual(unhandled, [])
     })
 
     it('cuts a stream that sends garbage, and keeps serving others', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import type { PeerId } from '@libp2p/interface'
-import { AbortedError, InvalidSignatureError, ProtocolError, TimeoutError } from '../../src/errors.ts'
+import { AbortedError, InvalidSignatureError, ProtocolError, StreamClosedError, TimeoutError } from '../../src/errors.ts'
 import type { ShoalLibp2p } from '../../src/net/libp2p.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { decodeFrameBody, encodeFrame } from '../../src/protocols/codec.ts'
@@ -10,6 +10,7 @@ import {
 } from '../../src/protocols/name-sync.ts'
 import type { NameRequest, NameResponse, NameSyncStore } from '../../src/protocols/name-sync.ts'
 import { connectedPair } from '../helpers/libp2p.ts'
+import { FullStream, unhandledRejectionsDuring } from '../helpers/streams.ts'
 
 const FIXTURE = new URL('../fixtures/protocols/name-sync.json', import.meta.url)
 const RECORD = new URL('../fixtures/names/record-v1.cbor', import.meta.url)
@@ -137,6 +138,18 @@ describe('protocols: name sync', () => {
 
     const open = async (peer: PeerId, protocol = NAME_SYNC_PROTOCOL, limits = {}): Promise<NameSession> =>
       await NameSession.open(async (p, _proto, o) => await b.dialProtocol(p, protocol, o), peer, { limits })
+
+    it('a stream that closes while requests wait for it to drain fails them with a StreamClosedError, and leaves nothing unhandled', async () => {
+      const stream = new FullStream(NAME_SYNC_PROTOCOL)
+      const session = new NameSession(stream.stream, a.peerId)
+      const unhandled = await unhandledRejectionsDuring(async () => {
+        const requests = [session.put(utf8('/k/x')), session.get('/k/x'), session.list('/k/')]
+        await new Promise(resolve => setTimeout(resolve, 20))
+        stream.reset()
+        for (const request of requests) await assert.rejects(request, StreamClosedError)
+      })
+      assert.deepEqual(unhandled, [])
+    })
 
     it('puts, gets, compares digests and lists, many requests in flight on one stream', async () => {
       logs.length = 0
