@@ -14,7 +14,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { verifyBlock } from '../content/blocks.ts'
-import { AbortedError, CorruptBlockError, ProtocolError } from '../errors.ts'
+import { AbortedError, CorruptBlockError, ProtocolError, StreamClosedError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { field, FramedStream, isArrayOf, isBytes, isUint, servePipelined } from './codec.ts'
@@ -172,7 +172,9 @@ export function blockExchangeHandler (init: BlockExchangeServerInit): (stream: S
       })
       await stream.close()
     } catch (err) {
-      log.warn('block exchange stream from peer failed', { peer: peer.toString(), error: (err as Error).message })
+      // a peer that goes away mid-answer is not worth a warning; a peer that breaks the protocol is
+      const level = err instanceof StreamClosedError ? 'debug' : 'warn'
+      log[level]('block exchange stream from peer failed', { peer: peer.toString(), error: (err as Error).message })
       stream.abort(err as Error)
     }
   }

@@ -27,7 +27,7 @@
 import { createHash } from 'node:crypto'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { equals as equalBytes } from 'uint8arrays/equals'
-import { AbortedError, ProtocolError, ShoalError, TimeoutError } from '../errors.ts'
+import { AbortedError, ProtocolError, ShoalError, StreamClosedError, TimeoutError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { field, FramedStream, isArrayOf, isBool, isBytes, isString, isUint, servePipelined } from './codec.ts'
@@ -214,7 +214,9 @@ export function nameSyncHandler (init: NameSyncServerInit): (stream: Stream, con
       })
       await stream.close()
     } catch (err) {
-      log.warn('name sync stream from peer failed', { peer: peer.toString(), error: (err as Error).message })
+      // a peer that goes away mid-answer is not worth a warning; a peer that breaks the protocol is
+      const level = err instanceof StreamClosedError ? 'debug' : 'warn'
+      log[level]('name sync stream from peer failed', { peer: peer.toString(), error: (err as Error).message })
       stream.abort(err as Error)
     }
   }
