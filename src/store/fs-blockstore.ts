@@ -288,16 +288,20 @@ export class FsBlockstore implements Blockstore {
   }
 }
 
-/** open(O_EXCL) + write + fdatasync + close. */
 /**
- * Write a new temp file. Creating it and copying the bytes into the page
- * cache are done synchronously (tens of microseconds for a block): each
- * async fs call is a round trip through libuv's small thread pool, and at
- * six of them per block those round trips, not the disk, bounded the write
- * rate. Only the fdatasync, which waits for the disk, goes to the pool.
+ * Write a new temp file: create it (in libuv's thread pool), copy the bytes
+ * into the page cache (synchronously: tens of microseconds), fdatasync it (in
+ * the pool), close it. Each async fs call is a round trip through the small
+ * thread pool, and at six of them per block those round trips, not the disk,
+ * bounded the write rate; but creating a file waits on the filesystem's
+ * journal while other blocks' fdatasyncs commit it, which stalled the event
+ * loop when it was synchronous (a profile of an add showed 20% of its time in
+ * open()).
  */
 export async function writeTempFile (file: string, bytes: Uint8Array, options: WriteTempFileOptions): Promise<void> {
-  const fd = fsSync.openSync(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644)
+  const fd = await new Promise<number>((resolve, reject) => {
+    fsSync.open(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644, (err, fd) => { err == null ? resolve(fd) : reject(err) })
+  })
   try {
     let offset = 0
     while (offset < bytes.length) offset += fsSync.writeSync(fd, bytes, offset, bytes.length - offset, offset)
@@ -308,10 +312,10 @@ export async function writeTempFile (file: string, bytes: Uint8Array, options: W
 }
 
 /**
- * Read a whole block file, synchronously for the same reason as writeTempFile:
- * the async readFile is four thread-pool round trips (open, fstat, read,
- * close), which cost a serving node about as much main-thread time as the
- * reads themselves, and blocks are small and almost always in the page cache.
+ * Read a whole block file synchronously: the async readFile is four
+ * thread-pool round trips (open, fstat, read, close; see writeTempFile),
+ * which cost a serving node about as much main-thread time as the reads
+ * themselves, and blocks are small and almost always in the page cache.
  */
 async function readBlockFile (cid: CID, file: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
   if (signal?.aborted === true) throw new AbortedError(`Reading block "${cid}" was aborted`)
