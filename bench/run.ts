@@ -20,6 +20,7 @@ import { fetchMeasurement } from './measure/fetch.ts'
 import { rawStream } from './measure/raw-stream.ts'
 import { sha256Rate } from './measure/sha256.ts'
 import { shoalLarge } from './measure/shoal-large.ts'
+import { shoalReplicate } from './measure/shoal-replicate.ts'
 import { shoalLookup } from './measure/shoal-lookup.ts'
 import { writeRandomFile } from './lib/data.ts'
 import { helia } from './lib/helia-peer.ts'
@@ -46,6 +47,7 @@ export const MEASUREMENTS: Measurement[] = [
   fetchMeasurement(helia),
   copiesMeasurement(shoal),
   copiesMeasurement(helia),
+  shoalReplicate,
   shoalLarge,
   shoalLookup
 ]

@@ -89,7 +89,9 @@ function targets (r: BenchResults): Target[] {
   const addH = med(r, 'helia-add', 'mbps')
   const fetchS = med(r, 'shoal-fetch', 'mbps')
   const fetchH = med(r, 'helia-fetch', 'mbps')
-  const copiesS = med(r, 'shoal-copies', 'seconds')
+  // shoal makes its copies by replicating an add (the issue's "adding with
+  // k=3 on 5 nodes"); Helia, which cannot, by three nodes fetching at once
+  const copiesS = med(r, 'shoal-replicate', 'seconds')
   const copiesH = med(r, 'helia-copies', 'seconds')
   const largeS = med(r, 'shoal-large', 'peakRss')
   const unavailable = (id: string): boolean => find(r, id)?.status === 'unavailable'
@@ -104,14 +106,14 @@ function targets (r: BenchResults): Target[] {
     { what: 'fetch ≥ 3.5x Helia', shoal: ratio(fetchS, fetchH), show: times, met: v => v >= 3.5, unavailable: unavailable('shoal-fetch'), failed: failed('shoal-fetch', 'helia-fetch') },
     { what: 'fetch ≥ 60% of the raw libp2p stream', shoal: ratio(fetchS, raw), helia: ratio(fetchH, raw), show: pct, met: v => v >= 0.6, unavailable: unavailable('shoal-fetch'), failed: failed('shoal-fetch', 'raw-stream') },
     {
-      what: `${COPIES} copies of 256 MiB in < 5 s`,
+      what: `${COPIES} copies of 256 MiB in < 5 s (shoal: an add with k=${COPIES} on 5 nodes; Helia: ${COPIES} nodes fetching at once)`,
       shoal: copiesS,
       helia: copiesH,
       show: v => v == null ? 'n/a' : `${fmt(v, 2)} s`,
       met: v => v < copyLimit,
       note: r.fileSize === REFERENCE_SIZE ? undefined : `this run used ${sizeLabel(r.fileSize)}: the limit is scaled to ${fmt(copyLimit, 2)} s`,
-      unavailable: unavailable('shoal-copies'),
-      failed: failed('shoal-copies')
+      unavailable: unavailable('shoal-replicate'),
+      failed: failed('shoal-replicate')
     },
     {
       what: 'peak RSS < 300 MB for 2 GiB (add + fetch)',
@@ -204,7 +206,7 @@ export function renderMarkdown (r: BenchResults, chartFile: string): string {
     L.push('')
   }
 
-  for (const id of ['shoal-large', 'shoal-lookup']) {
+  for (const id of ['shoal-replicate', 'shoal-large', 'shoal-lookup']) {
     const m = find(r, id)
     if (m == null) continue
     L.push(`## ${m.title}`)
@@ -243,7 +245,7 @@ function statusNote (m: MeasurementResult): string {
 function cidCheck (r: BenchResults): string {
   const bySystem = new Map<string, Set<string>>()
   for (const m of r.measurements) {
-    if (!['add', 'fetch', 'copies'].includes(m.group)) continue
+    if (!['add', 'fetch', 'copies', 'replicate'].includes(m.group)) continue
     for (const run of m.runs) {
       const cid = run.info?.cid
       if (typeof cid !== 'string') continue

@@ -115,10 +115,11 @@ export class ShoalDaemon implements StoragePeer {
     return { available: true }
   }
 
-  async add (file: string, size: number, timeoutMs: number): Promise<AddResult> {
+  /** Add `file` through `addPath` (default: one local copy); the answer's replication report comes back too. */
+  async add (file: string, size: number, timeoutMs: number, addPath = ADD_PATH): Promise<AddResult & { replication?: AddReplication }> {
     const begin = performance.now()
     const answer = await new Promise<HttpAnswer>((resolve, reject) => {
-      const req = this.request('POST', ADD_PATH, timeoutMs, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) }, res => {
+      const req = this.request('POST', addPath, timeoutMs, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) }, res => {
         collect(res).then(text => { resolve({ status: res.statusCode ?? 0, text }) }, reject)
       })
       req.on('error', reject)
@@ -131,7 +132,7 @@ export class ShoalDaemon implements StoragePeer {
     const parsed = parseAddAnswer(answer.text)
     // `size` may be the file's or (as Kubo's) the whole DAG's, never less than the file
     if (parsed.size != null && parsed.size < size) throw new Error(`shoal ${this.name}: add reports ${parsed.size} bytes for a ${size}-byte file`)
-    return { cid: parsed.cid, seconds }
+    return { cid: parsed.cid, seconds, replication: parsed.replication }
   }
 
   async cat (cid: string, timeoutMs: number): Promise<CatResult> {
@@ -235,14 +236,25 @@ async function jsonRpc<T> (address: string, token: string, method: string, id: n
   return reply.result as T
 }
 
+/** What an add answer says of its replication (src/replication/push.ts ReplicationReport). */
+export interface AddReplication {
+  blocks: number
+  k: number
+  quorum: number
+  /** replicas[n] = how many blocks have n confirmed replicas */
+  replicas: number[]
+  short: number
+  reachable: number
+}
+
 /** The add answer: one JSON object, or (if the daemon streams progress) JSON lines ending with it. */
-export function parseAddAnswer (text: string): { cid: string, size?: number } {
+export function parseAddAnswer (text: string): { cid: string, size?: number, replication?: AddReplication } {
   const candidates = [text, ...text.trim().split('\n').reverse()]
   for (const candidate of candidates) {
     try {
-      const parsed = JSON.parse(candidate) as { cid?: unknown, size?: unknown }
+      const parsed = JSON.parse(candidate) as { cid?: unknown, size?: unknown, replication?: AddReplication }
       const cid = typeof parsed.cid === 'string' ? parsed.cid : (parsed.cid as { '/': string } | undefined)?.['/']
-      if (typeof cid === 'string') return { cid, size: typeof parsed.size === 'number' ? parsed.size : undefined }
+      if (typeof cid === 'string') return { cid, size: typeof parsed.size === 'number' ? parsed.size : undefined, replication: parsed.replication }
     } catch {}
   }
   throw new Error(`the add answer has no cid: ${text.slice(0, 300)}`)

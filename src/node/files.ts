@@ -15,7 +15,7 @@ import type { DirectoryEntryInput, ImportOptions } from '../content/importer.ts'
 import { QuorumError } from '../errors.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { BlockFetcher } from '../replication/fetch.ts'
-import { replicate } from '../replication/push.ts'
+import { Replicator } from '../replication/push.ts'
 import type { PushInit, ReplicationReport } from '../replication/push.ts'
 import { replicaStatus } from '../replication/status.ts'
 import type { ReplicaStatus } from '../replication/status.ts'
@@ -76,52 +76,60 @@ export class Files {
   }
 
   /**
-   * Import into the local store inside a write session (GC waits), make it
-   * durable, pin, then push every block to its replica set and wait for the
-   * quorum. Below quorum the add fails saying how many blocks are short; what
-   * was stored (and pinned) here is kept.
+   * Import into the local store inside a write session (GC waits), each block
+   * pushed to its replica set as soon as it is stored here; make it durable,
+   * pin, then wait for the pushes and check the quorum. Below quorum the add
+   * fails saying how many blocks are short; what was stored (and pinned) here
+   * is kept.
    */
   private async addWith (run: (sink: BlockSink, options: ImportOptions) => Promise<{ cid: CID, size: number }>, options: AddOptions): Promise<AddResult> {
     const { store } = this.init
     const k = options.replicas ?? this.init.k
     const quorum = Math.min(options.quorum ?? this.init.quorum, k)
     return await store.writeSession(async () => {
-      const cids: CID[] = []
+      const replicator = new Replicator(this.init.push, {
+        k,
+        quorum,
+        signal: options.signal,
+        onProgress: (e) => { options.onProgress?.({ phase: 'replicate', ...e }) }
+      })
       const seen = new Set<string>()
       const storedRawBlocks = new Map<string, number>()
       const sink: BlockSink = {
         put: async (cid, bytes, o) => {
           await store.blocks.put(cid, bytes, { ...o, verified: true })
           const key = multihashKey(cid)
-          if (!seen.has(key)) {
-            seen.add(key)
-            cids.push(cid)
-            if (cid.code === raw.code) storedRawBlocks.set(key, bytes.byteLength)
-          }
+          if (seen.has(key)) return
+          seen.add(key)
+          if (cid.code === raw.code) storedRawBlocks.set(key, bytes.byteLength)
+          await replicator.add(cid, bytes)
         }
       }
-      const { cid, size } = await run(sink, {
-        cidVersion: options.cidVersion,
-        chunker: options.chunker,
-        rawLeaves: options.rawLeaves,
-        signal: options.signal,
-        onProgress: (e) => { options.onProgress?.({ phase: 'import', bytes: e.bytes }) }
-      })
-      await store.blocks.sync({ signal: options.signal })
-      if (options.pin !== false) await store.pin(cid, { signal: options.signal, storedRawBlocks })
-      const replication = await replicate(cids, this.init.push, {
-        k,
-        quorum,
-        signal: options.signal,
-        onProgress: (e) => { options.onProgress?.({ phase: 'replicate', ...e }) }
-      })
+      let imported: { cid: CID, size: number }
+      try {
+        imported = await run(sink, {
+          cidVersion: options.cidVersion,
+          chunker: options.chunker,
+          rawLeaves: options.rawLeaves,
+          signal: options.signal,
+          onProgress: (e) => { options.onProgress?.({ phase: 'import', bytes: e.bytes }) }
+        })
+        await store.blocks.sync({ signal: options.signal })
+        if (options.pin !== false) await store.pin(imported.cid, { signal: options.signal, storedRawBlocks })
+      } catch (err) {
+        // no push outlives the add
+        await replicator.finish().catch(() => {})
+        throw err
+      }
+      const { cid, size } = imported
+      const replication = await replicator.finish()
       if (replication.short > 0) {
         throw new QuorumError(
           `Added ${cid} here, but ${replication.short} of ${replication.blocks} blocks reached fewer than ${quorum} confirmed replicas ` +
           `(${replication.reachable} storage peers reachable, k=${k}); the blocks are kept and pinned on this node`,
           { cid: cid.toString(), replication })
       }
-      return { cid: cid.toString(), size, blocks: cids.length, replication }
+      return { cid: cid.toString(), size, blocks: replication.blocks, replication }
     }, { signal: options.signal })
   }
 

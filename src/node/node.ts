@@ -134,7 +134,7 @@ export class ShoalNode {
       const files = new Files({
         store,
         fetcher,
-        push: { membership, sessions, local: blocks, logger: log.child('push') },
+        push: { membership, sessions, logger: log.child('push') },
         k: init.config.replicas,
         quorum: init.config.quorum,
         logger: log.child('files')

@@ -1,8 +1,12 @@
 /**
- * Replicate on add: every block goes to the other members of its replica
- * set, in parallel per peer with a window of PUTs in flight; blocks a peer
- * already has (HAVE) are not sent again. The report counts the confirmed
- * replicas of every block (self counts when it is in the set and has it).
+ * Replicate on add, streamed with the import: each block, as soon as it is
+ * stored here, is queued for the other members of its replica set; per peer,
+ * batches go out as HAVE then PUT of what the peer lacks, a few batches in
+ * flight. The bytes are the importer's (already hashed), so nothing is read
+ * back from disk or hashed again, and replication overlaps the import. When
+ * a peer's window is full the import waits, so memory stays bounded. The
+ * report counts the confirmed replicas of every block (self counts when it is
+ * in the set).
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -16,8 +20,6 @@ import type { SessionPool } from './sessions.ts'
 export interface PushInit {
   membership: Membership
   sessions: SessionPool
-  /** where the blocks to send are read from */
-  local: { get(cid: CID, options?: { signal?: AbortSignal }): Promise<Uint8Array> }
   logger?: Logger
 }
 
@@ -26,9 +28,9 @@ export interface ReplicateOptions {
   k: number
   /** confirmed replicas each block needs (capped at the replica set's size) */
   quorum: number
-  /** PUT requests in flight per peer */
+  /** batches (HAVE + PUT) in flight per peer (default 4) */
   window?: number
-  /** blocks per PUT request (and at most ~4 MiB) */
+  /** blocks per batch (default 16, and at most ~4 MiB) */
   batch?: number
   signal?: AbortSignal
   onProgress?(event: ReplicationProgress): void
@@ -37,7 +39,7 @@ export interface ReplicateOptions {
 export interface ReplicationProgress {
   /** replica copies confirmed so far, self included */
   confirmed: number
-  /** replica copies wanted: the sum of the replica sets' sizes */
+  /** replica copies wanted so far: the sum of the replica sets' sizes of the blocks imported so far */
   wanted: number
 }
 
@@ -54,76 +56,137 @@ export interface ReplicationReport {
   reachable: number
 }
 
-export async function replicate (cids: CID[], init: PushInit, options: ReplicateOptions): Promise<ReplicationReport> {
-  const log = init.logger ?? silentLogger
-  const { membership } = init
-  const self = membership.self.toString()
-  if (cids.length > 0 && membership.peers().length + 1 < options.k) {
-    await membership.lookupReplicaSet(blockKey(cids[0]), options.k, { signal: options.signal })
-  }
+/** Most bytes in one PUT request (the frame limit is 4 MiB + 1 KiB). */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024
 
-  const sets = cids.map(cid => membership.replicaSet(blockKey(cid), options.k))
-  const confirmed: number[] = sets.map(set => set.some(p => p.toString() === self) ? 1 : 0)
-  const wanted = sets.reduce((n, set) => n + set.length, 0)
-  let done = confirmed.reduce((a, b) => a + b, 0)
-  options.onProgress?.({ confirmed: done, wanted })
+interface Queued { index: number, cid: CID, bytes: Uint8Array }
 
-  const perPeer = new Map<string, { peer: PeerId, indexes: number[] }>()
-  sets.forEach((set, i) => {
-    for (const peer of set) {
-      const key = peer.toString()
-      if (key === self) continue
-      const entry = perPeer.get(key) ?? { peer, indexes: [] }
-      entry.indexes.push(i)
-      perPeer.set(key, entry)
-    }
-  })
-
-  const confirm = (indexes: number[]): void => {
-    for (const i of indexes) confirmed[i]++
-    done += indexes.length
-    options.onProgress?.({ confirmed: done, wanted })
-  }
-
-  await Promise.all([...perPeer.values()].map(async ({ peer, indexes }) => {
-    try {
-      await pushToPeer(peer, indexes, cids, init, options, confirm)
-    } catch (err) {
-      if (options.signal?.aborted === true) return
-      log.warn('could not replicate to peer', { peer: peer.toString(), blocks: indexes.length, error: (err as Error).message })
-    }
-  }))
-  if (options.signal?.aborted === true) throw new AbortedError('Replication was aborted')
-
-  const replicas = new Array<number>(options.k + 1).fill(0)
-  let short = 0
-  sets.forEach((set, i) => {
-    replicas[Math.min(confirmed[i], options.k)]++
-    if (confirmed[i] < Math.min(options.quorum, set.length)) short++
-  })
-  return { blocks: cids.length, k: options.k, quorum: options.quorum, replicas, short, reachable: Math.max(0, ...sets.map(s => s.length)) }
+interface PeerQueue {
+  peer: PeerId
+  queued: Queued[]
+  queuedBytes: number
+  inFlight: Set<Promise<void>>
+  failed: boolean
 }
 
-async function pushToPeer (peer: PeerId, indexes: number[], cids: CID[], init: PushInit, options: ReplicateOptions, confirm: (indexes: number[]) => void): Promise<void> {
-  const signal = options.signal
-  const session = await init.sessions.get(peer, { signal })
-  const has = await session.have(indexes.map(i => cids[i]), { signal })
-  confirm(indexes.filter((_, j) => has[j]))
-  const missing = indexes.filter((_, j) => !has[j])
+export class Replicator {
+  private readonly init: PushInit
+  private readonly options: ReplicateOptions
+  private readonly log: Logger
+  private readonly self: string
+  private readonly sets: PeerId[][] = []
+  private readonly confirmed: number[] = []
+  private readonly queues = new Map<string, PeerQueue>()
+  private wanted = 0
+  private done = 0
+  private lookup?: Promise<void>
 
-  const batchSize = options.batch ?? 16
-  const batches: number[][] = []
-  for (let i = 0; i < missing.length; i += batchSize) batches.push(missing.slice(i, i + batchSize))
+  constructor (init: PushInit, options: ReplicateOptions) {
+    this.init = init
+    this.options = options
+    this.log = init.logger ?? silentLogger
+    this.self = init.membership.self.toString()
+  }
 
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < batches.length) {
-      const batch = batches[next++]
-      const blocks = await Promise.all(batch.map(async i => ({ cid: cids[i], bytes: await init.local.get(cids[i], { signal }) })))
-      const s = await init.sessions.get(peer, { signal })
-      const acks = await s.put(blocks, { signal })
-      confirm(batch.filter((_, j) => acks[j]))
+  /**
+   * Queue a block (stored here; its bytes hashed against its CID) for its
+   * replica set. Call once per distinct block. Waits while a peer it goes
+   * to has its window of requests in flight.
+   */
+  async add (cid: CID, bytes: Uint8Array): Promise<void> {
+    this.throwIfAborted()
+    const { membership } = this.init
+    const { k } = this.options
+    // too few peers known for a whole replica set: ask the DHT once (every
+    // add waits for it, as the importer calls add for several blocks at once)
+    this.lookup ??= membership.peers().length + 1 < k
+      ? membership.lookupReplicaSet(blockKey(cid), k, { signal: this.options.signal }).then(() => {})
+      : Promise.resolve()
+    await this.lookup
+    const index = this.sets.length
+    const set = membership.replicaSet(blockKey(cid), k)
+    this.sets.push(set)
+    const selfIn = set.some(p => p.toString() === this.self)
+    this.confirmed.push(selfIn ? 1 : 0)
+    this.wanted += set.length
+    this.done += selfIn ? 1 : 0
+    this.progress()
+    const full: PeerQueue[] = []
+    for (const peer of set) {
+      const key = peer.toString()
+      if (key === this.self) continue
+      let queue = this.queues.get(key)
+      if (queue == null) {
+        queue = { peer, queued: [], queuedBytes: 0, inFlight: new Set(), failed: false }
+        this.queues.set(key, queue)
+      }
+      if (queue.failed) continue
+      if (queue.queued.length > 0 && (queue.queued.length >= (this.options.batch ?? 16) || queue.queuedBytes + bytes.byteLength > MAX_BATCH_BYTES)) {
+        this.send(queue)
+      }
+      queue.queued.push({ index, cid, bytes })
+      queue.queuedBytes += bytes.byteLength
+      if (queue.inFlight.size >= (this.options.window ?? 4)) full.push(queue)
+    }
+    for (const queue of full) {
+      while (queue.inFlight.size >= (this.options.window ?? 4)) await Promise.race(queue.inFlight)
     }
   }
-  await Promise.all(Array.from({ length: Math.min(options.window ?? 4, batches.length) }, worker))
+
+  /** Send what is queued, wait for every answer, and report. */
+  async finish (): Promise<ReplicationReport> {
+    for (const queue of this.queues.values()) if (queue.queued.length > 0) this.send(queue)
+    for (const queue of this.queues.values()) while (queue.inFlight.size > 0) await Promise.all(queue.inFlight)
+    this.throwIfAborted()
+    const { k, quorum } = this.options
+    const replicas = new Array<number>(k + 1).fill(0)
+    let short = 0
+    this.sets.forEach((set, i) => {
+      replicas[Math.min(this.confirmed[i], k)]++
+      if (this.confirmed[i] < Math.min(quorum, set.length)) short++
+    })
+    // (not Math.max(...sets): a spread of 10^5 and more arguments overflows the stack)
+    const reachable = this.sets.reduce((n, set) => Math.max(n, set.length), 0)
+    return { blocks: this.sets.length, k, quorum, replicas, short, reachable }
+  }
+
+  /** One batch to one peer: HAVE, then PUT of what it lacks; a failure stops sending to that peer. */
+  private send (queue: PeerQueue): void {
+    const batch = queue.queued
+    queue.queued = []
+    queue.queuedBytes = 0
+    const { signal } = this.options
+    const work = (async () => {
+      try {
+        const session = await this.init.sessions.get(queue.peer, { signal })
+        const has = await session.have(batch.map(b => b.cid), { signal })
+        this.confirm(batch.filter((_, j) => has[j]))
+        const missing = batch.filter((_, j) => !has[j])
+        if (missing.length === 0) return
+        const acks = await session.put(missing, { signal })
+        this.confirm(missing.filter((_, j) => acks[j]))
+      } catch (err) {
+        if (queue.failed || signal?.aborted === true) return
+        queue.failed = true
+        queue.queued = []
+        this.log.warn('could not replicate to peer', { peer: queue.peer.toString(), error: (err as Error).message })
+      }
+    })()
+    queue.inFlight.add(work)
+    void work.finally(() => { queue.inFlight.delete(work) })
+  }
+
+  private confirm (blocks: Queued[]): void {
+    for (const b of blocks) this.confirmed[b.index]++
+    this.done += blocks.length
+    if (blocks.length > 0) this.progress()
+  }
+
+  private progress (): void {
+    this.options.onProgress?.({ confirmed: this.done, wanted: this.wanted })
+  }
+
+  private throwIfAborted (): void {
+    if (this.options.signal?.aborted === true) throw new AbortedError('Replication was aborted')
+  }
 }

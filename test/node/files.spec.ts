@@ -116,7 +116,7 @@ describe('node/Files', function () {
         putFetched: async (cid, bytes, o) => { await blocks.put(cid, bytes, { ...o, verified: true }) }
       }
     })
-    const files = new Files({ store, fetcher, push: { membership, sessions, local: blocks }, k: 3, quorum: 2, logger: silentLogger })
+    const files = new Files({ store, fetcher, push: { membership, sessions }, k: 3, quorum: 2, logger: silentLogger })
     return { files, store }
   }
 
