@@ -180,7 +180,7 @@ async function main (): Promise<number> {
   await fsp.rm(tmp, { recursive: true, force: true })
   // a measurement with no successful run fails the benchmark; one with some is reported as it is
   const bad = measured.filter(m => m.status === 'failed')
-  for (const m of measured) log(`${m.id.padEnd(14)} ${m.status}${m.reason != null ? ': ' + m.reason.split('\n')[0].slice(0, 160) : ''}`)
+  for (const m of measured) log(`${m.id.padEnd(Math.max(...measured.map(x => x.id.length)))} ${m.status}${m.reason != null ? ': ' + m.reason.split('\n')[0].slice(0, 160) : ''}`)
   log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
   return bad.length > 0 ? 1 : 0
 }

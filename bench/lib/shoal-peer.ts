@@ -14,6 +14,7 @@ import { pollFor, withTimeout } from './proc.ts'
 import { pickLoopback, STALL_MS } from './peers.ts'
 import type { AddResult, CatResult, PeerSystem, StoragePeer } from './peers.ts'
 import type { Availability, BenchContext } from './runner.ts'
+import type { ReplicationReport } from '../../src/replication/push.ts'
 
 /** The built single binary when SHOAL_BIN is set (as in the e2e tests), else the sources under this Node. */
 export function shoalCommand (root: string): string[] {
@@ -116,7 +117,7 @@ export class ShoalDaemon implements StoragePeer {
   }
 
   /** Add `file` through `addPath` (default: one local copy); the answer's replication report comes back too. */
-  async add (file: string, size: number, timeoutMs: number, addPath = ADD_PATH): Promise<AddResult & { replication?: AddReplication }> {
+  async add (file: string, size: number, timeoutMs: number, addPath = ADD_PATH): Promise<AddResult & { replication?: ReplicationReport }> {
     const begin = performance.now()
     const answer = await new Promise<HttpAnswer>((resolve, reject) => {
       const req = this.request('POST', addPath, timeoutMs, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) }, res => {
@@ -236,23 +237,12 @@ async function jsonRpc<T> (address: string, token: string, method: string, id: n
   return reply.result as T
 }
 
-/** What an add answer says of its replication (src/replication/push.ts ReplicationReport). */
-export interface AddReplication {
-  blocks: number
-  k: number
-  quorum: number
-  /** replicas[n] = how many blocks have n confirmed replicas */
-  replicas: number[]
-  short: number
-  reachable: number
-}
-
 /** The add answer: one JSON object, or (if the daemon streams progress) JSON lines ending with it. */
-export function parseAddAnswer (text: string): { cid: string, size?: number, replication?: AddReplication } {
+export function parseAddAnswer (text: string): { cid: string, size?: number, replication?: ReplicationReport } {
   const candidates = [text, ...text.trim().split('\n').reverse()]
   for (const candidate of candidates) {
     try {
-      const parsed = JSON.parse(candidate) as { cid?: unknown, size?: unknown, replication?: AddReplication }
+      const parsed = JSON.parse(candidate) as { cid?: unknown, size?: unknown, replication?: ReplicationReport }
       const cid = typeof parsed.cid === 'string' ? parsed.cid : (parsed.cid as { '/': string } | undefined)?.['/']
       if (typeof cid === 'string') return { cid, size: typeof parsed.size === 'number' ? parsed.size : undefined, replication: parsed.replication }
     } catch {}
