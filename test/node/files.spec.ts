@@ -184,7 +184,8 @@ describe('node/Files', function () {
     await assert.rejects(files.unpin(a.cid), NotPinnedError)
     assert.equal((await files.repoStat()).pins, 0)
     assert.equal((await files.gc()).removedBlocks, a.blocks)
-    assert.deepEqual(await files.repoStat(), { ...empty, freeBytes: (await files.repoStat()).freeBytes })
+    // the disk's free bytes move with whatever else writes to it: the rest must be as before
+    assert.deepEqual({ ...await files.repoStat(), freeBytes: empty.freeBytes }, empty)
   })
 
   it('pin of a CID that is stored unpinned pins it; of one not stored fails fast with BlockNotFoundError', async () => {
