@@ -4,9 +4,8 @@
  * ipfs-unixfs-importer's `chunker` option wants:
  * `(source: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>`.
  */
-import { Buffer } from 'node:buffer'
 import { InvalidArgumentError } from '../errors.ts'
-import { FASTCDC_DEFAULTS, fastcdc, validateFastCdcParams } from './fastcdc.ts'
+import { concatBytes, FASTCDC_DEFAULTS, fastcdc, validateFastCdcParams } from './fastcdc.ts'
 
 /** `size-N` (fixed N-byte chunks) or `fastcdc` / `fastcdc-MIN-AVG-MAX`. */
 export type ChunkerSpec = string
@@ -107,21 +106,4 @@ export function fixedSize (size: number): Chunker {
     }
     if (pendingLength > 0 || !emitted) yield concatBytes(pending, pendingLength)
   }
-}
-
-/** Concatenates into a new buffer of exactly `length` bytes (a single part is returned as is). */
-export function concatBytes (parts: Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1 && parts[0].length === length) return parts[0]
-  const out = allocUnsafe(length)
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.length
-  }
-  return out
-}
-
-/** An uninitialized buffer (every byte is written before use): no zero-filling. */
-function allocUnsafe (length: number): Uint8Array {
-  return Buffer.allocUnsafeSlow(length)
 }

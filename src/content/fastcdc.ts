@@ -266,7 +266,7 @@ export function fastcdc (params: FastCdcParams = FASTCDC_DEFAULTS): (source: Asy
           yield buf.subarray(pos, end)
         } else {
           pending.push(buf.subarray(pos, end))
-          yield concat(pending, pendingLength + end - pos)
+          yield concatBytes(pending, pendingLength + end - pos)
           pending = []
           pendingLength = 0
         }
@@ -275,7 +275,7 @@ export function fastcdc (params: FastCdcParams = FASTCDC_DEFAULTS): (source: Asy
       }
     }
     if (pendingLength > 0 || !emitted) {
-      yield pending.length === 1 ? pending[0] : concat(pending, pendingLength)
+      yield concatBytes(pending, pendingLength)
     }
   }
 }
@@ -295,7 +295,9 @@ export function fastcdcCutPoints (bytes: Uint8Array, params: FastCdcParams = FAS
   return cuts
 }
 
-function concat (parts: Uint8Array[], length: number): Uint8Array {
+/** Concatenates into a new buffer of exactly `length` bytes (a single part is returned as is). */
+export function concatBytes (parts: Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1 && parts[0].length === length) return parts[0]
   const out = allocUnsafe(length)
   let offset = 0
   for (const p of parts) {
