@@ -14,10 +14,10 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { verifyBlock } from '../content/blocks.ts'
-import { AbortedError, CorruptBlockError, ProtocolError, StreamClosedError } from '../errors.ts'
+import { AbortedError, CorruptBlockError, ProtocolError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
-import { field, FramedStream, isArrayOf, isBytes, isUint, servePipelined } from './codec.ts'
+import { field, FramedStream, isArrayOf, isBytes, isUint, pipelinedHandler } from './codec.ts'
 import type { FrameLimits } from './codec.ts'
 
 export const BLOCK_PROTOCOL = '/shoal/block/1.0.0'
@@ -158,26 +158,14 @@ export interface BlockExchangeServerInit {
  */
 export function blockExchangeHandler (init: BlockExchangeServerInit): (stream: Stream, connection: Connection) => Promise<void> {
   const limits = { ...DEFAULT_BLOCK_LIMITS, ...init.limits }
-  const log = init.logger ?? silentLogger
-  return async (stream, connection) => {
-    const peer = connection.remotePeer
-    try {
-      await servePipelined(new FramedStream(stream, limits), {
-        idleTimeoutMs: limits.idleTimeoutMs,
-        decode: (frame) => decodeRequest(frame, limits),
-        answer: async (request) => await answer(request, init.store, peer),
-        weight: (request) => request.t === 'put' ? request.b.length : request.c.length,
-        // at most maxGetCids blocks read or written at a time
-        maxWeight: limits.maxGetCids
-      })
-      await stream.close()
-    } catch (err) {
-      // a peer that goes away mid-answer is not worth a warning; a peer that breaks the protocol is
-      const level = err instanceof StreamClosedError ? 'debug' : 'warn'
-      log[level]('block exchange stream from peer failed', { peer: peer.toString(), error: (err as Error).message })
-      stream.abort(err as Error)
-    }
-  }
+  return pipelinedHandler('block exchange', limits, init.logger ?? silentLogger, (peer) => ({
+    idleTimeoutMs: limits.idleTimeoutMs,
+    decode: (frame) => decodeRequest(frame, limits),
+    answer: async (request) => await answer(request, init.store, peer),
+    weight: (request) => request.t === 'put' ? request.b.length : request.c.length,
+    // at most maxGetCids blocks read or written at a time
+    maxWeight: limits.maxGetCids
+  }))
 }
 
 /** The answer frames to one request (store work starts at once). */

@@ -7,10 +7,11 @@
  */
 import { byteStream } from '@libp2p/utils'
 import type { ByteStream } from '@libp2p/utils'
-import type { Stream } from '@libp2p/interface'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import * as varint from 'uint8-varint'
 import { ProtocolError, StreamClosedError } from '../errors.ts'
+import type { Logger } from '../platform/logger.ts'
 import { decodeCbor, encodeCbor } from './cbor.ts'
 
 export interface FrameLimits {
@@ -137,7 +138,7 @@ export interface PipelineInit<R> {
  * order. Returns when the peer closes its side; throws on a protocol error,
  * an idle timeout or a failed write (the caller logs and aborts the stream).
  */
-export async function servePipelined<R> (framed: FramedStream, init: PipelineInit<R>): Promise<void> {
+async function servePipelined<R> (framed: FramedStream, init: PipelineInit<R>): Promise<void> {
   // answers are written in request order: each waits for the one before
   let written: Promise<void> = Promise.resolve()
   const inFlight: Array<{ weight: number, done: Promise<void> }> = []
@@ -161,4 +162,24 @@ export async function servePipelined<R> (framed: FramedStream, init: PipelineIni
     while (weight > init.maxWeight && inFlight.length > 0) await inFlight.shift()?.done
   }
   await written
+}
+
+/**
+ * A protocol handler that serves each inbound stream with servePipelined and
+ * closes it when the peer is done. A stream that fails is logged, as `what`,
+ * and aborted: at debug when the peer just went away mid-answer, at warn when
+ * it broke the protocol or timed out.
+ */
+export function pipelinedHandler<R> (what: string, limits: FrameLimits, log: Logger, init: (peer: PeerId) => PipelineInit<R>): (stream: Stream, connection: Connection) => Promise<void> {
+  return async (stream, connection) => {
+    const peer = connection.remotePeer
+    try {
+      await servePipelined(new FramedStream(stream, limits), init(peer))
+      await stream.close()
+    } catch (err) {
+      const level = err instanceof StreamClosedError ? 'debug' : 'warn'
+      log[level](`${what} stream from peer failed`, { peer: peer.toString(), error: (err as Error).message })
+      stream.abort(err as Error)
+    }
+  }
 }

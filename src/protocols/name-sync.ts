@@ -27,10 +27,10 @@
 import { createHash } from 'node:crypto'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { equals as equalBytes } from 'uint8arrays/equals'
-import { AbortedError, ProtocolError, ShoalError, StreamClosedError, TimeoutError } from '../errors.ts'
+import { AbortedError, ProtocolError, ShoalError, TimeoutError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
-import { field, FramedStream, isArrayOf, isBool, isBytes, isString, isUint, servePipelined } from './codec.ts'
+import { field, FramedStream, isArrayOf, isBool, isBytes, isString, isUint, pipelinedHandler } from './codec.ts'
 import type { FrameLimits } from './codec.ts'
 
 export const NAME_SYNC_PROTOCOL = '/shoal/names/1.0.0'
@@ -201,25 +201,14 @@ export interface NameSyncServerInit {
 export function nameSyncHandler (init: NameSyncServerInit): (stream: Stream, connection: Connection) => Promise<void> {
   const limits: NameSyncLimits = { ...DEFAULT_NAME_SYNC_LIMITS, ...init.limits }
   const log = init.logger ?? silentLogger
-  return async (stream, connection) => {
-    const peer = connection.remotePeer
-    try {
-      await servePipelined(new FramedStream(stream, limits), {
-        idleTimeoutMs: limits.idleTimeoutMs,
-        decode: (frame) => decodeRequest(frame, limits),
-        answer: async (request) => [toWire(await serve(request, init.store, peer, limits, log))],
-        weight: () => 1,
-        // at most maxPipelined requests in flight: the next frame waits once that many are
-        maxWeight: limits.maxPipelined - 1
-      })
-      await stream.close()
-    } catch (err) {
-      // a peer that goes away mid-answer is not worth a warning; a peer that breaks the protocol is
-      const level = err instanceof StreamClosedError ? 'debug' : 'warn'
-      log[level]('name sync stream from peer failed', { peer: peer.toString(), error: (err as Error).message })
-      stream.abort(err as Error)
-    }
-  }
+  return pipelinedHandler('name sync', limits, log, (peer) => ({
+    idleTimeoutMs: limits.idleTimeoutMs,
+    decode: (frame) => decodeRequest(frame, limits),
+    answer: async (request) => [toWire(await serve(request, init.store, peer, limits, log))],
+    weight: () => 1,
+    // at most maxPipelined requests in flight: the next frame waits once that many are
+    maxWeight: limits.maxPipelined - 1
+  }))
 }
 
 /** The answer to one request; the store's refusals become error answers (and log lines). */
