@@ -42,6 +42,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { AbortedError, InvalidArgumentError } from '../errors.ts'
 import { createChunker, DEFAULT_CHUNKER, parseChunker, type ChunkerSpec } from './chunker.ts'
+import { concatBytes } from './fastcdc.ts'
 import { balancedFileBuilder, digestSync } from './layout.ts'
 import type { AbortOptions, BlockSink } from './blocks.ts'
 
@@ -430,11 +431,5 @@ async function collect (bytes: Iterable<Uint8Array> | AsyncIterable<Uint8Array>)
     parts.push(p)
     length += p.length
   }
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.length
-  }
-  return out
+  return concatBytes(parts, length)
 }
