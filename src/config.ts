@@ -24,7 +24,7 @@ export interface ShoalConfig {
   mdns: boolean
   /** replica set size of every block and name, self included (k) */
   replicas: number
-  /** confirmed replicas an add waits for (capped at the replica set's size) */
+  /** confirmed copies every write (add, name write) needs, never lowered: a write short of it fails (default: a majority of replicas) */
   quorum: number
 }
 
@@ -37,6 +37,11 @@ export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
   replicas: 3,
   quorum: 2
 })
+
+/** The default write quorum for k replicas: a majority (k=3: 2). */
+export function majority (k: number): number {
+  return Math.floor(k / 2) + 1
+}
 
 export interface HostPort {
   host: string
@@ -101,14 +106,17 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
   wrap(() => parseHostPort(rpc))
   const mdns = raw.mdns ?? DEFAULT_CONFIG.mdns
   if (typeof mdns !== 'boolean') throw new ConfigError(`Invalid ${source}: "mdns" must be true or false`)
-  const count = (key: 'replicas' | 'quorum'): number => {
-    const value = raw[key] ?? DEFAULT_CONFIG[key]
+  const count = (key: 'replicas' | 'quorum', fallback: number): number => {
+    const value = raw[key] ?? fallback
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 64) {
       throw new ConfigError(`Invalid ${source}: "${key}" must be a whole number from 1 to 64`)
     }
     return value
   }
-  return { listen, rpc, rpcAllowedHosts: strings('rpcAllowedHosts'), bootstrap, mdns, replicas: count('replicas'), quorum: count('quorum') }
+  const replicas = count('replicas', DEFAULT_CONFIG.replicas)
+  const quorum = count('quorum', majority(replicas))
+  if (quorum > replicas) throw new ConfigError(`Invalid ${source}: a "quorum" of ${quorum} can never be met with ${replicas} "replicas"`)
+  return { listen, rpc, rpcAllowedHosts: strings('rpcAllowedHosts'), bootstrap, mdns, replicas, quorum }
 }
 
 /** Read the config file, or write the embedded defaults there if it does not exist yet. */

@@ -161,7 +161,19 @@ export class ProtocolError extends ShoalError {
   }
 }
 
-/** A stream to a peer closed (or was reset) before a frame could be written. */
+/** A peer answered a well-formed request with an error (it could not, or would not, serve it). */
+export class PeerRefusedError extends ShoalError {
+  /** the peer's own error code, when it sent one */
+  readonly remoteCode?: string
+
+  constructor (message: string, remoteCode?: string) {
+    super(message, 'ERR_PEER_REFUSED')
+    this.name = 'PeerRefusedError'
+    this.remoteCode = remoteCode
+  }
+}
+
+/** A stream to a peer ended, was reset or closed: a request on it can be tried again on a new stream. */
 export class StreamClosedError extends ShoalError {
   constructor (message: string, options?: ErrorOptions) {
     super(message, 'ERR_STREAM_CLOSED', options)

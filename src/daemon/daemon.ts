@@ -50,7 +50,10 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   try {
     const { config: fileConfig, created } = await loadOrCreateConfig(paths.config)
     if (created) log.info('created repo with default config', { repo: paths.root })
-    const config: ShoalConfig = { ...fileConfig, ...definedOnly(init.overrides ?? {}) }
+    const overrides = definedOnly(init.overrides ?? {})
+    // fewer replicas asked for than the configured quorum: the quorum follows
+    if (overrides.replicas != null && overrides.quorum == null) overrides.quorum = Math.min(fileConfig.quorum, overrides.replicas)
+    const config: ShoalConfig = { ...fileConfig, ...overrides }
 
     const node = await ShoalNode.create({ repoDir: paths.root, config, logger: log.child('node'), dhtProtocol: init.dhtProtocol })
     await node.start()

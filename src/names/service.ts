@@ -14,10 +14,10 @@
  *   replica instead would make that replica the owner and signer of a write
  *   the user made elsewhere, and add a hop on which a write can be lost.
  * - the new record goes to every other replica; the write is acknowledged
- *   at the write quorum W (default 2, capped at the replica set's size),
- *   counting this node when it is a replica. Below quorum it fails with
- *   QuorumError, and the record stays here (and on whoever took it) and is
- *   re-synced.
+ *   at the write quorum W (the node's ReplicationPolicy, never lowered to
+ *   what is reachable), counting this node when it is a replica. Below
+ *   quorum it fails with QuorumError, and the record stays here (and on
+ *   whoever took it) and is re-synced.
  * Reads ask R replicas (default 2; this node answers for itself when it is
  * one), trying the next replica when one fails, merge what they hold, repair
  * the replicas (and this node's copy) that are behind, and return the view.
@@ -46,7 +46,9 @@ import { AbortedError, InvalidArgumentError, InvalidRecordError, NameNotFoundErr
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { DEFAULT_NAME_SYNC_LIMITS, NAME_SYNC_PROTOCOL, NameSession, nameSyncHandler, recordHash } from '../protocols/name-sync.ts'
+import { SessionPool } from '../protocols/session-pool.ts'
 import type { NameSyncLimits, NameSyncStore } from '../protocols/name-sync.ts'
+import type { ReplicationPolicy } from '../replication/policy.ts'
 import type { NameRow } from '../store/metadata.ts'
 import { canCollectTombstone, liveSiblings, mergeRecords, resolveView, writeRecord } from './merge.ts'
 import type { NameValueInput, WriteResult } from './merge.ts'
@@ -79,12 +81,6 @@ export interface NameStorage {
 }
 
 export interface NameServiceOptions {
-  /** replica set size, self included (default 3) */
-  k?: number
-  /** replicas that must confirm a write (default 2, capped at the replica set) */
-  writeQuorum?: number
-  /** replicas a read asks (default 2) */
-  readQuorum?: number
   /** wall clock, ms: values' mtime and the tombstone grace period (tests skew it) */
   now?(): number
   /** re-sync with one peer in turn, and sweep, this often (default 60 s; 0: never) */
@@ -99,6 +95,8 @@ export interface NameServiceOptions {
 }
 
 export interface NameServiceInit extends NameServiceOptions {
+  /** k, the write quorum (a promise: never lowered) and the read quorum; the same policy as blocks */
+  policy: Pick<ReplicationPolicy, 'k' | 'writeQuorum' | 'readQuorum'>
   /** this node's key: it signs the writes it coordinates */
   privateKey: PrivateKey
   membership: NameMembership
@@ -202,7 +200,7 @@ export class NameService {
   private readonly readQuorum: number
   private readonly limits: NameSyncLimits
   private readonly selfId: string
-  private readonly sessions = new Map<string, Promise<NameSession>>()
+  private readonly sessions: SessionPool<NameSession>
   private readonly locks = new Map<string, Promise<void>>()
   private readonly joinTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly syncing = new Map<string, Promise<unknown>>()
@@ -214,12 +212,14 @@ export class NameService {
   constructor (init: NameServiceInit) {
     this.init = init
     this.log = init.logger ?? silentLogger
-    this.k = init.k ?? 3
-    this.writeQuorum = init.writeQuorum ?? 2
-    this.readQuorum = init.readQuorum ?? 2
+    this.k = init.policy.k
+    this.writeQuorum = init.policy.writeQuorum
+    this.readQuorum = init.policy.readQuorum
     this.limits = { ...DEFAULT_NAME_SYNC_LIMITS, ...init.limits }
     this.selfId = init.membership.self.toString()
-    if (!Number.isInteger(this.k) || this.k < 1) throw new InvalidArgumentError(`Invalid replica count ${this.k}`)
+    this.sessions = new SessionPool({
+      open: async (peer, { signal }) => new NameSession(await init.dial(peer, NAME_SYNC_PROTOCOL, { signal }), peer, this.limits)
+    })
   }
 
   private now (): number {
@@ -231,7 +231,7 @@ export class NameService {
     this.running = true
     this.unsubscribe = this.init.membership.onChange((peer, joined) => {
       if (joined) this.scheduleSync(peer)
-      else void this.dropSession(peer)
+      else void this.sessions.drop(peer)
     })
     const interval = this.init.syncIntervalMs ?? 60_000
     if (interval > 0) {
@@ -246,9 +246,7 @@ export class NameService {
     if (this.timer != null) clearInterval(this.timer)
     for (const t of this.joinTimers.values()) clearTimeout(t)
     this.joinTimers.clear()
-    const sessions = [...this.sessions.values()]
-    this.sessions.clear()
-    await Promise.allSettled(sessions.map(async s => { await (await s).close() }))
+    await this.sessions.closeAll()
     await Promise.allSettled([...this.syncing.values()])
   }
 
@@ -351,36 +349,9 @@ export class NameService {
 
   // ---- sessions ----
 
-  private async session (peer: PeerId, signal?: AbortSignal): Promise<NameSession> {
-    const id = peer.toString()
-    let opening = this.sessions.get(id)
-    if (opening != null) {
-      const s = await opening.catch(() => undefined)
-      if (s != null && !s.closed) return s
-      if (this.sessions.get(id) === opening) this.sessions.delete(id)
-    }
-    opening = NameSession.open(async (p, protocol, o) => await this.init.dial(p, protocol, o), peer, { signal, limits: this.limits })
-    this.sessions.set(id, opening)
-    opening.catch(() => { if (this.sessions.get(id) === opening) this.sessions.delete(id) })
-    return await opening
-  }
-
-  private async dropSession (peer: PeerId): Promise<void> {
-    const id = peer.toString()
-    const opening = this.sessions.get(id)
-    this.sessions.delete(id)
-    await (await opening?.catch(() => undefined))?.close()
-  }
-
-  /** Runs `fn` on a session to `peer`; a reused session that turns out broken is replaced once. */
+  /** Runs `fn` on a session to `peer` (a stream that turns out to have ended is replaced once). */
   private async call<T> (peer: PeerId, fn: (s: NameSession) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const first = await this.session(peer, signal)
-    try {
-      return await fn(first)
-    } catch (err) {
-      if (signal?.aborted === true || !first.closed) throw err
-      return await fn(await this.session(peer, signal))
-    }
+    return await this.sessions.call(peer, fn, { signal })
   }
 
   private async withLock<T> (key: string, fn: () => Promise<T>): Promise<T> {
@@ -466,7 +437,8 @@ export class NameService {
     })
     const selfIsReplica = set.some(p => p.toString() === this.selfId)
     const others = set.filter(p => p.toString() !== this.selfId)
-    const quorum = Math.min(Math.max(1, this.writeQuorum), set.length)
+    // the quorum is a promise: with fewer replicas reachable than it, the write is kept here and fails
+    const quorum = this.writeQuorum
     let confirmed = selfIsReplica ? 1 : 0
     const { promise: reached, resolve } = Promise.withResolvers<void>()
     if (confirmed >= quorum) resolve()
@@ -494,8 +466,8 @@ export class NameService {
     if (signal != null && signal.aborted) throw new AbortedError()
     if (confirmed < quorum) {
       throw new QuorumError(
-        `Wrote "${key}" here, but only ${confirmed} of the ${quorum} replicas it needs confirmed it (${set.length} in its replica set, k=${this.k}); it is kept and will be re-synced`,
-        { key, confirmed, quorum })
+        `Wrote "${key}" here, but only ${confirmed} of the ${quorum} confirmed copies it needs exist (${set.length} of k=${this.k} replicas reachable); it is kept on this node and will be re-synced`,
+        { key, confirmed, quorum, replicaSet: set.length, kept: true })
     }
     const info = nameInfo(held.record, key)
     const outcome: WriteOutcome = {
@@ -521,7 +493,7 @@ export class NameService {
     const set = await this.init.membership.lookupReplicaSet(nameKey(key), this.k, { signal })
     const local = this.held(key)
     const selfIsReplica = set.some(p => p.toString() === this.selfId)
-    const wanted = Math.min(Math.max(1, this.readQuorum), set.length)
+    const wanted = Math.min(this.readQuorum, set.length)
     const answers = new Map<string, { peer: PeerId, record?: NameRecord, hash?: Uint8Array }>()
     let answered = selfIsReplica ? 1 : 0
     const candidates = set.filter(p => p.toString() !== this.selfId)

@@ -17,6 +17,7 @@ import type { Logger } from '../platform/logger.ts'
 import type { BlockFetcher } from '../replication/fetch.ts'
 import { Replicator } from '../replication/push.ts'
 import type { PushInit, ReplicationReport } from '../replication/push.ts'
+import type { ReplicationPolicy } from '../replication/policy.ts'
 import { replicaStatus } from '../replication/status.ts'
 import type { ReplicaStatus } from '../replication/status.ts'
 import type { ContentStore, GcResult, StoreStat } from '../store/content-store.ts'
@@ -26,7 +27,7 @@ export interface AddOptions extends Omit<ImportOptions, 'onProgress'> {
   pin?: boolean
   /** replica set size for this add (default: the node's k) */
   replicas?: number
-  /** confirmed replicas each block needs (default: the node's quorum) */
+  /** confirmed copies each block needs (default: the node's write quorum, at most `replicas`); never lowered */
   quorum?: number
   onProgress?(event: AddProgress): void
 }
@@ -47,10 +48,8 @@ export interface FilesInit {
   store: ContentStore
   fetcher: BlockFetcher
   push: PushInit
-  /** default replica set size, self included */
-  k: number
-  /** default write quorum */
-  quorum: number
+  /** the node's k and write quorum */
+  policy: ReplicationPolicy
   logger: Logger
 }
 
@@ -78,14 +77,14 @@ export class Files {
   /**
    * Import into the local store inside a write session (GC waits), each block
    * pushed to its replica set as soon as it is stored here; make it durable,
-   * pin, then wait for the pushes and check the quorum. Below quorum the add
-   * fails saying how many blocks are short; what was stored (and pinned) here
-   * is kept.
+   * pin, then wait for the pushes and check the quorum. Below quorum (fewer
+   * storage nodes reachable than the quorum, or pushes that failed) the add
+   * fails saying how many blocks are short and how many copies they have;
+   * what was stored (and pinned) here is kept.
    */
   private async addWith (run: (sink: BlockSink, options: ImportOptions) => Promise<{ cid: CID, size: number }>, options: AddOptions): Promise<AddResult> {
     const { store } = this.init
-    const k = options.replicas ?? this.init.k
-    const quorum = Math.min(options.quorum ?? this.init.quorum, k)
+    const { k, quorum } = this.init.policy.forWrite(options)
     return await store.writeSession(async () => {
       const replicator = new Replicator(this.init.push, {
         k,
@@ -124,10 +123,13 @@ export class Files {
       const { cid, size } = imported
       const replication = await replicator.finish()
       if (replication.short > 0) {
+        const pinned = options.pin !== false
+        const fewest = replication.replicas.findIndex(n => n > 0)
         throw new QuorumError(
-          `Added ${cid} here, but ${replication.short} of ${replication.blocks} blocks reached fewer than ${quorum} confirmed replicas ` +
-          `(${replication.reachable} storage peers reachable, k=${k}); the blocks are kept and pinned on this node`,
-          { cid: cid.toString(), replication })
+          `Added ${cid} here, but ${replication.short} of ${replication.blocks} blocks have fewer than the ${quorum} confirmed copies asked for ` +
+          `(the fewest: ${fewest}; ${replication.reachable} of k=${k} storage nodes reachable); the data is kept${pinned ? ' and pinned' : ''} on this node` +
+          (replication.reachable < quorum ? `. With fewer nodes, lower the quorum (add --quorum, or "quorum" and "replicas" in config.json)` : ''),
+          { cid: cid.toString(), size, pinned, replication })
       }
       return { cid: cid.toString(), size, blocks: replication.blocks, replication }
     }, { signal: options.signal })
@@ -142,7 +144,7 @@ export class Files {
     const cid = parseCid(cidText)
     const stat = await statContent(cid, this.init.fetcher, options)
     if (options.replicas === false) return stat
-    return { ...stat, replicas: await replicaStatus(cid, { ...this.init.push, local: this.init.store.blocks, fetcher: this.init.fetcher, k: this.init.k }, options) }
+    return { ...stat, replicas: await replicaStatus(cid, { ...this.init.push, local: this.init.store.blocks, fetcher: this.init.fetcher, k: this.init.policy.k }, options) }
   }
 
   async ls (cidText: string, options: { signal?: AbortSignal } = {}): Promise<LsEntry[]> {

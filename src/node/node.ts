@@ -20,7 +20,9 @@ import type { Logger } from '../platform/logger.ts'
 import { BLOCK_PROTOCOL, blockExchangeHandler, DEFAULT_BLOCK_LIMITS } from '../protocols/block-exchange.ts'
 import { BlockFetcher } from '../replication/fetch.ts'
 import { Membership } from '../replication/membership.ts'
-import { SessionPool } from '../replication/sessions.ts'
+import { ReplicationPolicy } from '../replication/policy.ts'
+import { blockSessions } from '../replication/sessions.ts'
+import type { BlockSessions } from '../replication/sessions.ts'
 import { ContentStore } from '../store/content-store.ts'
 import { VERSION } from '../version.ts'
 import { Files } from './files.ts'
@@ -66,7 +68,7 @@ interface Parts {
   libp2p: ShoalLibp2p
   store: ContentStore
   membership: Membership
-  sessions: SessionPool
+  sessions: BlockSessions
   files: Files
   names: NameService
   config: ShoalConfig
@@ -82,7 +84,7 @@ export class ShoalNode {
   /** mutable names: put, get, list, remove, resolve, conflicts */
   readonly names: NameService
   readonly config: ShoalConfig
-  private readonly sessions: SessionPool
+  private readonly sessions: BlockSessions
   private readonly log: Logger
   private startedAt = 0
 
@@ -118,12 +120,13 @@ export class ShoalNode {
         connectionGater: init.connectionGater
       })
       const membership = new Membership({ libp2p })
-      const sessions = new SessionPool({ libp2p })
+      const policy = new ReplicationPolicy({ k: init.config.replicas, writeQuorum: init.config.quorum })
+      const sessions = blockSessions(libp2p)
       const blocks = store.blocks
       const fetcher = new BlockFetcher({
         membership,
         sessions,
-        k: init.config.replicas,
+        k: policy.k,
         logger: log.child('fetch'),
         local: {
           has: async (cid, o) => await blocks.has(cid, o),
@@ -135,14 +138,12 @@ export class ShoalNode {
         store,
         fetcher,
         push: { membership, sessions, logger: log.child('push') },
-        k: init.config.replicas,
-        quorum: init.config.quorum,
+        policy,
         logger: log.child('files')
       })
       const names = new NameService({
-        k: init.config.replicas,
-        writeQuorum: init.config.quorum,
         ...init.names,
+        policy,
         privateKey,
         membership,
         dial: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, o),

@@ -14,22 +14,24 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { verifyBlock } from '../content/blocks.ts'
-import { AbortedError, CorruptBlockError, ProtocolError } from '../errors.ts'
+import { CorruptBlockError, ProtocolError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
-import { field, FramedStream, isArrayOf, isBytes, isUint, pipelinedHandler } from './codec.ts'
-import type { FrameLimits } from './codec.ts'
+import { field, isArrayOf, isBytes, isUint } from './codec.ts'
+import type { Frame } from './codec.ts'
+import { pipelinedHandler, PipelinedClient } from './pipeline.ts'
+import type { ClientLimits } from './pipeline.ts'
 
 export const BLOCK_PROTOCOL = '/shoal/block/1.0.0'
 
-export interface BlockExchangeLimits extends FrameLimits {
+export interface BlockExchangeLimits extends ClientLimits {
   /** largest block accepted (bitswap's is 2 MiB) */
   maxBlockBytes: number
   /** most CIDs in one HAVE */
   maxHaveCids: number
   /** most CIDs in one GET */
   maxGetCids: number
-  /** a stream with no frame for this long is closed */
+  /** a server stream with nothing in flight and no frame for this long is closed */
   idleTimeoutMs: number
   /** concurrent streams of this protocol per connection, each way */
   maxStreamsPerConnection: number
@@ -42,6 +44,8 @@ export const DEFAULT_BLOCK_LIMITS: BlockExchangeLimits = {
   maxHaveCids: 1024,
   maxGetCids: 64,
   idleTimeoutMs: 30_000,
+  idleCloseMs: 20_000,
+  requestTimeoutMs: 30_000,
   maxStreamsPerConnection: 8
 }
 
@@ -97,7 +101,7 @@ function decodeCid (bytes: Uint8Array): CID {
 
 const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean'
 
-export function decodeRequest (message: Record<string, unknown> & { t: string }, limits: BlockExchangeLimits): BlockRequest {
+export function decodeRequest (message: Frame, limits: BlockExchangeLimits): BlockRequest {
   const id = field(message, 'id', isUint, 'a non-negative integer')
   switch (message.t) {
     case 'have':
@@ -121,7 +125,7 @@ export function decodeRequest (message: Record<string, unknown> & { t: string },
   }
 }
 
-export function decodeResponse (message: Record<string, unknown> & { t: string }, limits: BlockExchangeLimits): BlockResponse {
+export function decodeResponse (message: Frame, limits: BlockExchangeLimits): BlockResponse {
   const id = field(message, 'id', isUint, 'a non-negative integer')
   switch (message.t) {
     case 'has':
@@ -198,14 +202,6 @@ async function answer (request: BlockRequest, store: BlockExchangeStore, from: P
 
 // ---- client ----
 
-interface Pending {
-  request: BlockRequest
-  resolve(value: unknown): void
-  reject(err: Error): void
-  /** for GET: answers collected so far */
-  blocks?: Array<Uint8Array | undefined>
-}
-
 export interface GetResult {
   cid: CID
   /** verified bytes; undefined when the peer does not have the block */
@@ -213,23 +209,17 @@ export interface GetResult {
 }
 
 /**
- * One outbound stream to one peer. Calls may overlap: requests are written
- * at once (pipelined) and answers matched in order. The caller bounds how
- * many are in flight (and so how much the peer may send ahead).
+ * One outbound block stream to one peer (a PipelinedClient: calls may
+ * overlap, an abort fails only its caller). The caller bounds how many
+ * calls are in flight, and so how much the peer may send ahead.
  */
-export class BlockSession {
-  readonly peer: PeerId
-  private readonly framed: FramedStream
-  private readonly limits: BlockExchangeLimits
-  private readonly queue: Pending[] = []
-  private nextId = 0
-  private failed?: Error
-  private readerRunning = false
+export class BlockSession extends PipelinedClient {
+  private readonly blockLimits: BlockExchangeLimits
 
   constructor (stream: Stream, peer: PeerId, limits: Partial<BlockExchangeLimits> = {}) {
-    this.peer = peer
-    this.limits = { ...DEFAULT_BLOCK_LIMITS, ...limits }
-    this.framed = new FramedStream(stream, this.limits)
+    const full = { ...DEFAULT_BLOCK_LIMITS, ...limits }
+    super(stream, peer, full, 'block')
+    this.blockLimits = full
   }
 
   static async open (dial: (peer: PeerId, protocol: string, options: { signal?: AbortSignal }) => Promise<Stream>, peer: PeerId, options: { signal?: AbortSignal, limits?: Partial<BlockExchangeLimits>, protocol?: string } = {}): Promise<BlockSession> {
@@ -237,15 +227,12 @@ export class BlockSession {
     return new BlockSession(stream, peer, options.limits)
   }
 
-  get closed (): boolean {
-    return this.failed != null
-  }
-
   /** Which of `cids` the peer has. */
   async have (cids: CID[], options: { signal?: AbortSignal } = {}): Promise<boolean[]> {
     const answers: boolean[] = []
-    for (let i = 0; i < cids.length; i += this.limits.maxHaveCids) {
-      answers.push(...await this.request<boolean[]>({ t: 'have', id: this.nextId++, c: cids.slice(i, i + this.limits.maxHaveCids) }, options))
+    for (let i = 0; i < cids.length; i += this.blockLimits.maxHaveCids) {
+      const batch = cids.slice(i, i + this.blockLimits.maxHaveCids)
+      answers.push(...await this.call({ t: 'have', c: batch }, 'has', batch.length, options))
     }
     return answers
   }
@@ -256,9 +243,15 @@ export class BlockSession {
    */
   async get (cids: CID[], options: { signal?: AbortSignal } = {}): Promise<GetResult[]> {
     const out: GetResult[] = []
-    for (let i = 0; i < cids.length; i += this.limits.maxGetCids) {
-      const batch = cids.slice(i, i + this.limits.maxGetCids)
-      const blocks = await this.request<Array<Uint8Array | undefined>>({ t: 'get', id: this.nextId++, c: batch }, options)
+    for (let i = 0; i < cids.length; i += this.blockLimits.maxGetCids) {
+      const batch = cids.slice(i, i + this.blockLimits.maxGetCids)
+      const blocks = new Array<Uint8Array | undefined>(batch.length)
+      await this.request(id => toWire({ t: 'get', id, c: batch }), (frame) => {
+        const response = this.expect(frame, 'block')
+        if (response.i >= blocks.length) throw new ProtocolError(`Peer ${this.peer.toString()} answered block ${response.i} of ${blocks.length}`)
+        blocks[response.i] = response.d
+        return response.i === blocks.length - 1 ? { value: blocks } : undefined
+      }, options)
       for (const [j, cid] of batch.entries()) {
         const bytes = blocks[j]
         if (bytes != null && !await verifyBlock(cid, bytes)) {
@@ -280,10 +273,10 @@ export class BlockSession {
       const b = batch
       batch = []
       size = 0
-      answers.push(...await this.request<boolean[]>({ t: 'put', id: this.nextId++, b }, options))
+      answers.push(...await this.call({ t: 'put', b }, 'ack', b.length, options))
     }
     for (const { cid, bytes } of blocks) {
-      if (batch.length > 0 && (size + bytes.byteLength + 256 > this.limits.maxFrameBytes - 1024 || batch.length >= this.limits.maxGetCids)) await flush()
+      if (batch.length > 0 && (size + bytes.byteLength + 256 > this.blockLimits.maxFrameBytes - 1024 || batch.length >= this.blockLimits.maxGetCids)) await flush()
       batch.push([cid, bytes])
       size += bytes.byteLength + cid.bytes.byteLength + 16
     }
@@ -291,83 +284,19 @@ export class BlockSession {
     return answers
   }
 
-  /** Close gracefully (pending requests are refused); the peer sees a clean end of stream. */
-  async close (): Promise<void> {
-    if (this.failed != null) return
-    this.failed = new AbortedError('The block session was closed')
-    for (const p of this.queue.splice(0)) p.reject(this.failed)
-    await this.framed.stream.close({ signal: AbortSignal.timeout(5000) }).catch((err: Error) => { this.framed.stream.abort(err) })
+  /** A HAVE or PUT: one answer frame of `count` booleans. */
+  private async call (request: { t: 'have', c: CID[] } | { t: 'put', b: Array<[CID, Uint8Array]> }, answer: 'has' | 'ack', count: number, options: { signal?: AbortSignal }): Promise<boolean[]> {
+    return await this.request(id => toWire({ ...request, id }), (frame) => {
+      const response = this.expect(frame, answer)
+      const values = response.t === 'has' ? response.h : response.s
+      if (values.length !== count) throw new ProtocolError(`Peer ${this.peer.toString()} answered ${values.length} of ${count}`)
+      return { value: values }
+    }, options)
   }
 
-  private async request<T> (request: BlockRequest, options: { signal?: AbortSignal }): Promise<T> {
-    if (this.failed != null) throw this.failed
-    if (options.signal?.aborted === true) throw new AbortedError()
-    const { promise, resolve, reject } = Promise.withResolvers<unknown>()
-    // when the write below fails, this is rejected too (fail() rejects every
-    // pending request) but never awaited: the error is thrown from the write
-    promise.catch(() => {})
-    const pending: Pending = { request, resolve, reject }
-    if (request.t === 'get') pending.blocks = new Array(request.c.length)
-    this.queue.push(pending)
-    this.startReader()
-    const onAbort = (): void => { this.fail(new AbortedError('The block request was aborted')) }
-    options.signal?.addEventListener('abort', onAbort, { once: true })
-    try {
-      await this.framed.write(toWire(request), options)
-      return await promise as T
-    } catch (err) {
-      this.fail(err as Error)
-      throw err
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort)
-    }
-  }
-
-  private startReader (): void {
-    if (this.readerRunning) return
-    this.readerRunning = true
-    void this.readLoop().finally(() => { this.readerRunning = false })
-  }
-
-  private async readLoop (): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const frame = await this.framed.read({ signal: AbortSignal.timeout(this.limits.idleTimeoutMs) })
-        if (frame == null) throw new ProtocolError(`Peer ${this.peer.toString()} closed the block stream with requests pending`)
-        const response = decodeResponse(frame, this.limits)
-        const head = this.queue[0]
-        if (head == null || response.id !== head.request.id) throw new ProtocolError(`Peer ${this.peer.toString()} answered out of order`)
-        if (response.t === 'error') {
-          this.queue.shift()
-          head.reject(new ProtocolError(`Peer ${this.peer.toString()} could not serve the request: ${response.m}`))
-          continue
-        }
-        if (response.t === 'block' && head.request.t === 'get' && head.blocks != null) {
-          if (response.i >= head.blocks.length) throw new ProtocolError(`Peer ${this.peer.toString()} answered block ${response.i} of ${head.blocks.length}`)
-          head.blocks[response.i] = response.d
-          if (response.i < head.blocks.length - 1) continue
-          this.queue.shift()
-          head.resolve(head.blocks)
-          continue
-        }
-        const expected = head.request.t === 'have' ? 'has' : head.request.t === 'put' ? 'ack' : 'block'
-        if (response.t !== expected) throw new ProtocolError(`Peer ${this.peer.toString()} answered "${response.t}" to "${head.request.t}"`)
-        const values = response.t === 'has' ? response.h : response.t === 'ack' ? response.s : []
-        const count = head.request.t === 'have' ? head.request.c.length : head.request.t === 'put' ? head.request.b.length : 0
-        if (values.length !== count) throw new ProtocolError(`Peer ${this.peer.toString()} answered ${values.length} of ${count}`)
-        this.queue.shift()
-        head.resolve(values)
-      }
-    } catch (err) {
-      this.fail(err as Error)
-    }
-  }
-
-  private fail (err: Error): void {
-    if (this.failed == null) {
-      this.failed = err
-      this.framed.stream.abort(err)
-    }
-    for (const p of this.queue.splice(0)) p.reject(err)
+  private expect<T extends BlockResponse['t']> (frame: Frame, t: T): Extract<BlockResponse, { t: T }> {
+    const response = decodeResponse(frame, this.blockLimits)
+    if (response.t !== t) throw new ProtocolError(`Peer ${this.peer.toString()} answered "${response.t}" where "${t}" was due`)
+    return response as Extract<BlockResponse, { t: T }>
   }
 }

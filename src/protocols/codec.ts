@@ -7,11 +7,10 @@
  */
 import { byteStream } from '@libp2p/utils'
 import type { ByteStream } from '@libp2p/utils'
-import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import * as varint from 'uint8-varint'
 import { ProtocolError, StreamClosedError } from '../errors.ts'
-import type { Logger } from '../platform/logger.ts'
 import { decodeCbor, encodeCbor } from './cbor.ts'
 
 export interface FrameLimits {
@@ -34,8 +33,11 @@ export function encodeFrame (message: object, maxFrameBytes = Infinity): Uint8Ar
   return [varint.encode(length), ...body]
 }
 
+/** One decoded frame: a CBOR map with a string type `t`. */
+export type Frame = Record<string, unknown> & { t: string }
+
 /** Decode the CBOR body of one frame into a message with a string type `t`. */
-export function decodeFrameBody (body: Uint8Array): Record<string, unknown> & { t: string } {
+export function decodeFrameBody (body: Uint8Array): Frame {
   let value: unknown
   try {
     value = decodeCbor(body)
@@ -45,7 +47,7 @@ export function decodeFrameBody (body: Uint8Array): Record<string, unknown> & { 
   if (typeof value !== 'object' || value == null || Array.isArray(value) || typeof (value as { t?: unknown }).t !== 'string') {
     throw new ProtocolError('Malformed frame: expected a map with a string "t"')
   }
-  return value as Record<string, unknown> & { t: string }
+  return value as Frame
 }
 
 /** A libp2p stream read and written as frames. */
@@ -61,7 +63,7 @@ export class FramedStream {
   }
 
   /** The next message, or null when the peer closed its side cleanly between frames. */
-  async read (options: ReadOptions = {}): Promise<(Record<string, unknown> & { t: string }) | null> {
+  async read (options: ReadOptions = {}): Promise<Frame | null> {
     // unsigned varint, read a byte at a time (at most 8 bytes: 2^56)
     let length = 0
     for (let i = 0; ; i++) {
@@ -88,10 +90,14 @@ export class FramedStream {
   }
 
   async write (message: object, options: ReadOptions = {}): Promise<void> {
+    await this.writeFrame(encodeFrame(message, this.limits.maxFrameBytes), options)
+  }
+
+  /** Write one encoded frame (encodeFrame's chunks). */
+  async writeFrame (chunks: Uint8Array[], options: ReadOptions = {}): Promise<void> {
     // one write per frame, so that concurrent writers never interleave
-    const frame = new Uint8ArrayList(...encodeFrame(message, this.limits.maxFrameBytes))
     try {
-      await this.bytes.write(frame, options)
+      await this.bytes.write(new Uint8ArrayList(...chunks), options)
     } catch (err) {
       // a stream that closes while the write waits for it to drain rejects
       // with the close event itself, which is not an Error
@@ -115,71 +121,4 @@ export const isString = (v: unknown): v is string => typeof v === 'string'
 export const isBool = (v: unknown): v is boolean => typeof v === 'boolean'
 export function isArrayOf<T> (check: (v: unknown) => v is T, max: number): (v: unknown) => v is T[] {
   return (v: unknown): v is T[] => Array.isArray(v) && v.length <= max && v.every(check)
-}
-
-// ---- serving a stream of pipelined requests ----
-
-export interface PipelineInit<R> {
-  /** a stream with no frame for this long is closed */
-  idleTimeoutMs: number
-  /** checks and types one request frame; throws ProtocolError */
-  decode(frame: Record<string, unknown> & { t: string }): R
-  /** the answer frames to one request; the work starts at once */
-  answer(request: R): Promise<object[]>
-  /** what a request costs of the in-flight budget */
-  weight(request: R): number
-  /** the next frame is read only while the in-flight weight is at most this */
-  maxWeight: number
-}
-
-/**
- * Serve requests as they arrive: each one's work starts at once, at most
- * `maxWeight` of them are in flight, and the answers are written in request
- * order. Returns when the peer closes its side; throws on a protocol error,
- * an idle timeout or a failed write (the caller logs and aborts the stream).
- */
-async function servePipelined<R> (framed: FramedStream, init: PipelineInit<R>): Promise<void> {
-  // answers are written in request order: each waits for the one before
-  let written: Promise<void> = Promise.resolve()
-  const inFlight: Array<{ weight: number, done: Promise<void> }> = []
-  let weight = 0
-  while (true) {
-    const frame = await framed.read({ signal: AbortSignal.timeout(init.idleTimeoutMs) })
-    if (frame == null) break
-    const request = init.decode(frame)
-    const w = init.weight(request)
-    const answers = init.answer(request)
-    answers.catch(() => {}) // reported through `written`
-    const previous = written
-    written = (async () => {
-      await previous
-      for (const message of await answers) await framed.write(message)
-    })()
-    const done = written.finally(() => { weight -= w })
-    done.catch(() => {})
-    inFlight.push({ weight: w, done })
-    weight += w
-    while (weight > init.maxWeight && inFlight.length > 0) await inFlight.shift()?.done
-  }
-  await written
-}
-
-/**
- * A protocol handler that serves each inbound stream with servePipelined and
- * closes it when the peer is done. A stream that fails is logged, as `what`,
- * and aborted: at debug when the peer just went away mid-answer, at warn when
- * it broke the protocol or timed out.
- */
-export function pipelinedHandler<R> (what: string, limits: FrameLimits, log: Logger, init: (peer: PeerId) => PipelineInit<R>): (stream: Stream, connection: Connection) => Promise<void> {
-  return async (stream, connection) => {
-    const peer = connection.remotePeer
-    try {
-      await servePipelined(new FramedStream(stream, limits), init(peer))
-      await stream.close()
-    } catch (err) {
-      const level = err instanceof StreamClosedError ? 'debug' : 'warn'
-      log[level](`${what} stream from peer failed`, { peer: peer.toString(), error: (err as Error).message })
-      stream.abort(err as Error)
-    }
-  }
 }

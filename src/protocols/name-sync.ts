@@ -27,16 +27,18 @@
 import { createHash } from 'node:crypto'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { equals as equalBytes } from 'uint8arrays/equals'
-import { AbortedError, ProtocolError, ShoalError, TimeoutError } from '../errors.ts'
+import { ProtocolError, ShoalError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
-import { field, FramedStream, isArrayOf, isBool, isBytes, isString, isUint, pipelinedHandler } from './codec.ts'
-import type { FrameLimits } from './codec.ts'
+import { field, isArrayOf, isBool, isBytes, isString, isUint } from './codec.ts'
+import type { Frame } from './codec.ts'
+import { MAX_ERROR_MESSAGE, pipelinedHandler, PipelinedClient } from './pipeline.ts'
+import type { ClientLimits } from './pipeline.ts'
 
 export const NAME_SYNC_PROTOCOL = '/shoal/names/1.0.0'
 export const HASH_BYTES = 32
 
-export interface NameSyncLimits extends FrameLimits {
+export interface NameSyncLimits extends ClientLimits {
   /** largest record accepted (the record format's own limit is 1 MiB) */
   maxRecordBytes: number
   /** UTF-8 bytes of a key or prefix */
@@ -49,10 +51,8 @@ export interface NameSyncLimits extends FrameLimits {
   maxListBytes: number
   /** requests the server works on at once per stream */
   maxPipelined: number
-  /** a server stream with no frame for this long is closed */
+  /** a server stream with nothing in flight and no frame for this long is closed */
   idleTimeoutMs: number
-  /** a client request not answered in this time fails (and closes its session) */
-  requestTimeoutMs: number
   /** concurrent streams of this protocol per connection, each way */
   maxStreamsPerConnection: number
 }
@@ -67,6 +67,7 @@ export const DEFAULT_NAME_SYNC_LIMITS: Readonly<NameSyncLimits> = Object.freeze(
   maxListBytes: 1024 * 1024,
   maxPipelined: 16,
   idleTimeoutMs: 30_000,
+  idleCloseMs: 20_000,
   requestTimeoutMs: 10_000,
   maxStreamsPerConnection: 4
 })
@@ -108,7 +109,6 @@ export type NameResponse =
   | { t: 'error', id: number, m: string, c?: string }
 
 const utf8 = new TextEncoder()
-const MAX_ERROR_LENGTH = 1024
 
 function checkKey (key: string, limits: NameSyncLimits, what: string, t: string): string {
   if (!key.isWellFormed() || utf8.encode(key).length > limits.maxKeyBytes) {
@@ -135,7 +135,7 @@ export function toWire (message: NameRequest | NameResponse): object {
   return out
 }
 
-export function decodeRequest (message: Record<string, unknown> & { t: string }, limits: NameSyncLimits): NameRequest {
+export function decodeRequest (message: Frame, limits: NameSyncLimits): NameRequest {
   const id = field(message, 'id', isUint, 'a non-negative integer')
   switch (message.t) {
     case 'put':
@@ -157,7 +157,7 @@ export function decodeRequest (message: Record<string, unknown> & { t: string },
   }
 }
 
-export function decodeResponse (message: Record<string, unknown> & { t: string }, limits: NameSyncLimits): NameResponse {
+export function decodeResponse (message: Frame, limits: NameSyncLimits): NameResponse {
   const id = field(message, 'id', isUint, 'a non-negative integer')
   switch (message.t) {
     case 'ok': {
@@ -176,7 +176,7 @@ export function decodeResponse (message: Record<string, unknown> & { t: string }
       return { t: 'recs', id, r, m: field(message, 'm', isBool, 'a boolean') }
     }
     case 'error': {
-      const m = field(message, 'm', (v): v is string => isString(v) && v.length <= MAX_ERROR_LENGTH, 'a short string')
+      const m = field(message, 'm', (v): v is string => isString(v) && v.length <= MAX_ERROR_MESSAGE, 'a short string')
       if (message.c === undefined) return { t: 'error', id, m }
       return { t: 'error', id, m, c: field(message, 'c', (v): v is string => isString(v) && v.length <= 64, 'a short string') }
     }
@@ -237,39 +237,25 @@ async function serve (request: NameRequest, store: NameSyncStore, from: PeerId, 
     const code = e instanceof ShoalError ? e.code : undefined
     if (request.t === 'put') log.warn('rejected a name record from peer', { peer: from.toString(), error: e.message, code })
     else log.warn('could not serve a name request from peer', { peer: from.toString(), request: request.t, error: e.message })
-    const m = (e instanceof ShoalError ? e.message : 'internal error').slice(0, MAX_ERROR_LENGTH)
+    const m = (e instanceof ShoalError ? e.message : 'internal error').slice(0, MAX_ERROR_MESSAGE)
     return code == null ? { t: 'error', id: request.id, m } : { t: 'error', id: request.id, m, c: code }
   }
 }
 
 // ---- client ----
 
-interface Pending {
-  request: NameRequest
-  resolve(value: NameResponse): void
-  reject(err: Error): void
-}
-
 /**
- * One outbound stream to one peer. Calls may overlap: requests are written at
- * once (pipelined) and answers matched in order. Each request has a deadline
- * (`requestTimeoutMs`); one that passes closes the session. A call whose
- * signal aborts fails at once; the session stays open (the request was sent,
- * its answer is read and dropped), so callers can share it.
+ * One outbound name stream to one peer (a PipelinedClient: calls may
+ * overlap, an abort fails only its caller; a request not answered within
+ * `requestTimeoutMs` closes the session).
  */
-export class NameSession {
-  readonly peer: PeerId
-  private readonly framed: FramedStream
-  private readonly limits: NameSyncLimits
-  private readonly queue: Pending[] = []
-  private nextId = 0
-  private failed?: Error
-  private readerRunning = false
+export class NameSession extends PipelinedClient {
+  private readonly nameLimits: NameSyncLimits
 
   constructor (stream: Stream, peer: PeerId, limits: Partial<NameSyncLimits> = {}) {
-    this.peer = peer
-    this.limits = { ...DEFAULT_NAME_SYNC_LIMITS, ...limits }
-    this.framed = new FramedStream(stream, this.limits)
+    const full = { ...DEFAULT_NAME_SYNC_LIMITS, ...limits }
+    super(stream, peer, full, 'name')
+    this.nameLimits = full
   }
 
   static async open (dial: (peer: PeerId, protocol: string, options: { signal?: AbortSignal }) => Promise<Stream>, peer: PeerId, options: { signal?: AbortSignal, limits?: Partial<NameSyncLimits> } = {}): Promise<NameSession> {
@@ -277,31 +263,23 @@ export class NameSession {
     return new NameSession(stream, peer, options.limits)
   }
 
-  get closed (): boolean {
-    return this.failed != null
-  }
-
   /** Send a record; the hash of what the peer holds after merging it, and that record when it differs. */
   async put (record: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<{ hash: Uint8Array, record?: Uint8Array }> {
-    const answer = await this.request({ t: 'put', id: this.nextId++, r: record }, options)
-    if (answer.t !== 'ok') throw this.unexpected(answer, 'put')
+    const answer = await this.call({ t: 'put', r: record }, 'ok', options)
     return answer.r == null ? { hash: answer.h } : { hash: answer.h, record: answer.r }
   }
 
   /** The peer's record of `key` (undefined: it has none). */
   async get (key: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {
-    const answer = await this.request({ t: 'get', id: this.nextId++, k: key }, options)
-    if (answer.t !== 'rec') throw this.unexpected(answer, 'get')
-    return answer.r
+    return (await this.call({ t: 'get', k: key }, 'rec', options)).r
   }
 
   /** The peer's hash of each key (undefined: none), in batches of maxSyncKeys. */
   async sync (entries: Array<[string, Uint8Array]>, options: { signal?: AbortSignal } = {}): Promise<Array<Uint8Array | undefined>> {
     const out: Array<Uint8Array | undefined> = []
-    for (let i = 0; i < entries.length; i += this.limits.maxSyncKeys) {
-      const batch = entries.slice(i, i + this.limits.maxSyncKeys)
-      const answer = await this.request({ t: 'sync', id: this.nextId++, d: batch }, options)
-      if (answer.t !== 'hashes') throw this.unexpected(answer, 'sync')
+    for (let i = 0; i < entries.length; i += this.nameLimits.maxSyncKeys) {
+      const batch = entries.slice(i, i + this.nameLimits.maxSyncKeys)
+      const answer = await this.call({ t: 'sync', d: batch }, 'hashes', options)
       if (answer.h.length !== batch.length) throw new ProtocolError(`Peer ${this.peer.toString()} answered ${answer.h.length} hashes for ${batch.length} keys`)
       out.push(...answer.h.map(h => h.byteLength === 0 ? undefined : h))
     }
@@ -310,84 +288,18 @@ export class NameSession {
 
   /** One page of the peer's records under `prefix`, after `after`. */
   async list (prefix: string, after?: string, options: { signal?: AbortSignal } = {}): Promise<{ records: Uint8Array[], more: boolean }> {
-    const request: NameRequest = after == null ? { t: 'list', id: this.nextId++, p: prefix } : { t: 'list', id: this.nextId++, p: prefix, a: after }
-    const answer = await this.request(request, options)
-    if (answer.t !== 'recs') throw this.unexpected(answer, 'list')
+    const answer = await this.call(after == null ? { t: 'list', p: prefix } : { t: 'list', p: prefix, a: after }, 'recs', options)
     return { records: answer.r, more: answer.m }
   }
 
-  /** Close gracefully (pending requests are refused); the peer sees a clean end of stream. */
-  async close (): Promise<void> {
-    if (this.failed != null) return
-    this.failed = new AbortedError('The name session was closed')
-    for (const p of this.queue.splice(0)) p.reject(this.failed)
-    await this.framed.stream.close({ signal: AbortSignal.timeout(5000) }).catch((err: Error) => { this.framed.stream.abort(err) })
-  }
-
-  private unexpected (answer: NameResponse, request: string): Error {
-    if (answer.t === 'error') return new ProtocolError(`Peer ${this.peer.toString()} refused the name ${request}: ${answer.m}${answer.c == null ? '' : ` (${answer.c})`}`)
-    return new ProtocolError(`Peer ${this.peer.toString()} answered "${answer.t}" to "${request}"`)
-  }
-
-  private async request (request: NameRequest, options: { signal?: AbortSignal }): Promise<NameResponse> {
-    if (this.failed != null) throw this.failed
-    if (options.signal?.aborted === true) throw new AbortedError()
-    const { promise, resolve, reject } = Promise.withResolvers<NameResponse>()
-    // when the write below fails, this is rejected too (fail() rejects every
-    // pending request) but never awaited: the error is thrown from the write
-    promise.catch(() => {})
-    const pending: Pending = { request, resolve, reject }
-    this.queue.push(pending)
-    this.startReader()
-    const onAbort = (): void => {
-      pending.resolve = () => {}
-      pending.reject = () => {}
-      reject(new AbortedError('The name request was aborted'))
-    }
-    options.signal?.addEventListener('abort', onAbort, { once: true })
-    const timer = setTimeout(() => {
-      this.fail(new TimeoutError(`Peer ${this.peer.toString()} did not answer a name "${request.t}" within ${this.limits.requestTimeoutMs} ms`))
-    }, this.limits.requestTimeoutMs)
-    try {
-      // not aborted by the caller's signal: a frame half written would break the stream
-      await this.framed.write(toWire(request))
-      return await promise
-    } catch (err) {
-      if (!(err instanceof AbortedError)) this.fail(err as Error)
-      throw err
-    } finally {
-      clearTimeout(timer)
-      options.signal?.removeEventListener('abort', onAbort)
-    }
-  }
-
-  private startReader (): void {
-    if (this.readerRunning) return
-    this.readerRunning = true
-    void this.readLoop().finally(() => { this.readerRunning = false })
-  }
-
-  private async readLoop (): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const frame = await this.framed.read()
-        if (frame == null) throw new ProtocolError(`Peer ${this.peer.toString()} closed the name stream with requests pending`)
-        const response = decodeResponse(frame, this.limits)
-        const head = this.queue[0]
-        if (head == null || response.id !== head.request.id) throw new ProtocolError(`Peer ${this.peer.toString()} answered out of order`)
-        this.queue.shift()
-        head.resolve(response)
-      }
-    } catch (err) {
-      this.fail(err as Error)
-    }
-  }
-
-  private fail (err: Error): void {
-    if (this.failed == null) {
-      this.failed = err
-      this.framed.stream.abort(err)
-    }
-    for (const p of this.queue.splice(0)) p.reject(err)
+  /** One request and its one answer frame, which must be of type `t`. */
+  private async call<T extends NameResponse['t']> (request: DistributiveOmit<NameRequest, 'id'>, t: T, options: { signal?: AbortSignal }): Promise<Extract<NameResponse, { t: T }>> {
+    return await this.request(id => toWire({ ...request, id } as NameRequest), (frame) => {
+      const response = decodeResponse(frame, this.nameLimits)
+      if (response.t !== t) throw new ProtocolError(`Peer ${this.peer.toString()} answered "${response.t}" to "${request.t}"`)
+      return { value: response as Extract<NameResponse, { t: T }> }
+    }, options)
   }
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never

@@ -14,7 +14,7 @@ import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { Membership } from './membership.ts'
 import { blockKey } from './placement.ts'
-import type { SessionPool } from './sessions.ts'
+import type { BlockSessions } from './sessions.ts'
 
 export interface FetchStore {
   has(cid: CID, options?: { signal?: AbortSignal }): Promise<boolean>
@@ -25,7 +25,7 @@ export interface FetchStore {
 
 export interface FetcherInit {
   membership: Membership
-  sessions: SessionPool
+  sessions: BlockSessions
   local: FetchStore
   k: number
   /** network fetches in flight at once (prefetch included) */
@@ -187,8 +187,7 @@ export class BlockFetcher implements BlockSource {
     const key = peer.toString()
     this.busy.set(key, this.load(peer) + 1)
     try {
-      const session = await this.init.sessions.get(peer, options)
-      const [answer] = await session.get([cid], { signal: options.signal ?? AbortSignal.timeout(30_000) })
+      const [answer] = await this.init.sessions.call(peer, async s => await s.get([cid], options), options)
       return answer?.bytes
     } finally {
       this.busy.set(key, this.load(peer) - 1)

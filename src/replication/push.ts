@@ -15,18 +15,18 @@ import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { Membership } from './membership.ts'
 import { blockKey } from './placement.ts'
-import type { SessionPool } from './sessions.ts'
+import type { BlockSessions } from './sessions.ts'
 
 export interface PushInit {
   membership: Membership
-  sessions: SessionPool
+  sessions: BlockSessions
   logger?: Logger
 }
 
 export interface ReplicateOptions {
   /** replica set size, self included */
   k: number
-  /** confirmed replicas each block needs (capped at the replica set's size) */
+  /** confirmed copies each block needs (not lowered when its replica set is smaller) */
   quorum: number
   /** batches (HAVE + PUT) in flight per peer (default 4) */
   window?: number
@@ -46,7 +46,7 @@ export interface ReplicationProgress {
 export interface ReplicationReport {
   blocks: number
   k: number
-  /** the quorum asked for; blocks whose replica set is smaller need all of it */
+  /** confirmed copies each block needed */
   quorum: number
   /** replicas[n] = how many blocks have n confirmed replicas */
   replicas: number[]
@@ -141,9 +141,9 @@ export class Replicator {
     const { k, quorum } = this.options
     const replicas = new Array<number>(k + 1).fill(0)
     let short = 0
-    this.sets.forEach((set, i) => {
+    this.sets.forEach((_, i) => {
       replicas[Math.min(this.confirmed[i], k)]++
-      if (this.confirmed[i] < Math.min(quorum, set.length)) short++
+      if (this.confirmed[i] < quorum) short++
     })
     // (not Math.max(...sets): a spread of 10^5 and more arguments overflows the stack)
     const reachable = this.sets.reduce((n, set) => Math.max(n, set.length), 0)
@@ -158,12 +158,12 @@ export class Replicator {
     const { signal } = this.options
     const work = (async () => {
       try {
-        const session = await this.init.sessions.get(queue.peer, { signal })
-        const has = await session.have(batch.map(b => b.cid), { signal })
+        const { sessions } = this.init
+        const has = await sessions.call(queue.peer, async s => await s.have(batch.map(b => b.cid), { signal }), { signal })
         this.confirm(batch.filter((_, j) => has[j]))
         const missing = batch.filter((_, j) => !has[j])
         if (missing.length === 0) return
-        const acks = await session.put(missing, { signal })
+        const acks = await sessions.call(queue.peer, async s => await s.put(missing, { signal }), { signal })
         this.confirm(missing.filter((_, j) => acks[j]))
       } catch (err) {
         if (queue.failed || signal?.aborted === true) return

@@ -7,7 +7,7 @@ import type { BlockSource } from '../content/blocks.ts'
 import { walkDag } from '../content/dag.ts'
 import type { Membership } from './membership.ts'
 import { blockKey } from './placement.ts'
-import type { SessionPool } from './sessions.ts'
+import type { BlockSessions } from './sessions.ts'
 
 export interface ReplicaStatus {
   k: number
@@ -20,7 +20,7 @@ export interface ReplicaStatus {
 
 export interface StatusInit {
   membership: Membership
-  sessions: SessionPool
+  sessions: BlockSessions
   /** the local store's view */
   local: { has(cid: CID): Promise<boolean> }
   /** reads the DAG (local first, else the network) */
@@ -51,8 +51,7 @@ export async function replicaStatus (root: CID, init: StatusInit, options: { sig
   await Promise.all([...peers.entries()].map(async ([key, peer]) => {
     const indexes = perPeer.get(key) ?? []
     try {
-      const session = await init.sessions.get(peer, options)
-      const has = await session.have([root, ...indexes.map(i => cids[i])], options)
+      const has = await init.sessions.call(peer, async s => await s.have([root, ...indexes.map(i => cids[i])], options), options)
       if (has[0]) rootHolders.push(key)
       indexes.forEach((i, j) => { if (has[j + 1]) counts[i]++ })
     } catch {

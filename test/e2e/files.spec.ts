@@ -66,7 +66,7 @@ describe(`e2e files: one daemon process (${shoalCommand().join(' ')})`, function
   before(async () => {
     ({ dir, cleanup } = await tempDir('shoal-e2e-files-'))
     repo = path.join(dir, 'repo')
-    daemon = (await startDaemonProcess(repo)).proc
+    daemon = (await startDaemonProcess(repo, { args: ['--replicas', '1'] })).proc
   })
 
   after(async () => {

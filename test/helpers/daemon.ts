@@ -6,6 +6,7 @@ import fs from 'node:fs/promises'
 import http from 'node:http'
 import { startDaemon } from '../../src/daemon/daemon.ts'
 import type { Daemon } from '../../src/daemon/daemon.ts'
+import type { ShoalConfig } from '../../src/config.ts'
 import type { Logger } from '../../src/platform/logger.ts'
 import { tempDir } from './tmp.ts'
 
@@ -51,7 +52,12 @@ export function memoryLogger (lines: string[] = [], component = ''): Logger & { 
   }
 }
 
-export async function startTestDaemon (options: { repo?: string, logger?: Logger } = {}): Promise<TestDaemon> {
+/**
+ * A daemon alone on 127.0.0.1. It keeps one copy of everything (replicas 1)
+ * unless `config` says otherwise: with the default k = 3 every write of a
+ * lone node would fail its quorum.
+ */
+export async function startTestDaemon (options: { repo?: string, logger?: Logger, config?: Partial<ShoalConfig> } = {}): Promise<TestDaemon> {
   let cleanup = async (): Promise<void> => {}
   let repo = options.repo
   if (repo == null) {
@@ -61,7 +67,7 @@ export async function startTestDaemon (options: { repo?: string, logger?: Logger
   }
   const daemon = await startDaemon({
     repoDir: repo,
-    overrides: { listen: ['/ip4/127.0.0.1/tcp/0'], rpc: '127.0.0.1:0', mdns: false, bootstrap: [] },
+    overrides: { listen: ['/ip4/127.0.0.1/tcp/0'], rpc: '127.0.0.1:0', mdns: false, bootstrap: [], replicas: 1, ...options.config },
     logger: options.logger
   }).catch(async (err) => { await cleanup(); throw err })
   const token = (await fs.readFile(daemon.paths.rpcToken, 'utf8')).trim()

@@ -79,8 +79,8 @@ export interface StartedDaemon {
  * Start `shoal daemon` on `repo` (127.0.0.1, ports chosen by the OS, mDNS
  * off) and wait for its JSON ready line. The caller kills it.
  */
-export async function startDaemonProcess (repo: string, options: { bootstrap?: string, env?: Record<string, string>, logLevel?: string } = {}): Promise<StartedDaemon> {
-  const args = ['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--json', '--log-level', options.logLevel ?? 'warn']
+export async function startDaemonProcess (repo: string, options: { bootstrap?: string, env?: Record<string, string>, logLevel?: string, args?: string[] } = {}): Promise<StartedDaemon> {
+  const args = ['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--json', '--log-level', options.logLevel ?? 'warn', ...(options.args ?? [])]
   if (options.bootstrap != null) args.push('--bootstrap', options.bootstrap)
   const proc = spawnShoal(args, options.env)
   let ready: DaemonReady | undefined

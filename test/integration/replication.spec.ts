@@ -163,9 +163,21 @@ describe('integration: replication on 127.0.0.1', function () {
       assert.ok(result.blocks > 1)
     })
 
-    it('with quorum 3 asked for and 2 reachable, the quorum is every reachable peer', async () => {
-      const result = await net.nodes[1].files.add(await source(randomBytes(MiB)), { quorum: 3 })
-      assert.equal(result.replication.short, 0)
+    it('with quorum 3 asked for and 2 reachable, the add fails with ERR_QUORUM saying there are 2 copies, and keeps the data pinned here', async () => {
+      const bytes = randomBytes(MiB)
+      await assert.rejects(net.nodes[1].files.add(await source(bytes), { quorum: 3 }), (err: Error & { code?: string, details?: any }) => {
+        assert.equal(err.code, 'ERR_QUORUM')
+        assert.match(err.message, /^Added \S+ here, but 5 of 5 blocks have fewer than the 3 confirmed copies asked for \(the fewest: 2; 2 of k=3 storage nodes reachable\); the data is kept and pinned on this node/)
+        assert.equal(err.details.pinned, true)
+        assert.deepEqual(err.details.replication.replicas, [0, 0, 5, 0])
+        return true
+      })
+      const root = parseCid((await importFile([bytes], nullSink)).cid.toString())
+      assert.equal(await net.nodes[1].store.isPinned(root), true)
+    })
+
+    it('a quorum above k is refused before anything is stored', async () => {
+      await assert.rejects(net.nodes[0].files.add(await source(randomBytes(100)), { replicas: 2, quorum: 3 }), /A quorum of 3 can never be met with 2 replicas/)
     })
   })
 
@@ -188,7 +200,7 @@ describe('integration: replication on 127.0.0.1', function () {
       const bytes = randomBytes(MiB)
       await assert.rejects(a.files.add(await source(bytes)), (err: Error) => {
         assert.equal((err as { code?: string }).code, 'ERR_QUORUM')
-        assert.match(err.message, /\d+ of \d+ blocks reached fewer than 2 confirmed replicas/)
+        assert.match(err.message, /\d+ of \d+ blocks have fewer than the 2 confirmed copies asked for \(the fewest: 1;/)
         return true
       })
       const root = parseCid((await importFile([bytes], nullSink)).cid.toString())

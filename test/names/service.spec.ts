@@ -1,3 +1,4 @@
+import { ReplicationPolicy } from '../../src/replication/policy.ts'
 import assert from 'node:assert/strict'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -33,6 +34,7 @@ describe('names/service on one node', () => {
       membership,
       dial: async () => { throw new Error('no network in this test') },
       storage: meta,
+      policy: new ReplicationPolicy({ k: 1 }),
       now: () => now,
       tombstoneGraceMs: 1000,
       syncIntervalMs: 0

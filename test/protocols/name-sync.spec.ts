@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import type { PeerId } from '@libp2p/interface'
-import { AbortedError, InvalidSignatureError, ProtocolError, StreamClosedError, TimeoutError } from '../../src/errors.ts'
+import { AbortedError, InvalidSignatureError, PeerRefusedError, ProtocolError, StreamClosedError, TimeoutError } from '../../src/errors.ts'
 import type { ShoalLibp2p } from '../../src/net/libp2p.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { decodeFrameBody, encodeFrame } from '../../src/protocols/codec.ts'
@@ -192,7 +192,7 @@ describe('protocols: name sync', () => {
       store.refuse.add('/forged')
       const session = await open(a.peerId)
       try {
-        await assert.rejects(session.put(utf8('/forged')), (err: Error) => err instanceof ProtocolError && /refused the name put: Invalid signature/.test(err.message) && err.message.includes('ERR_INVALID_SIGNATURE'))
+        await assert.rejects(session.put(utf8('/forged')), (err: Error) => err instanceof PeerRefusedError && /refused the name put: Invalid signature/.test(err.message) && err.message.includes('ERR_INVALID_SIGNATURE'))
         assert.equal(session.closed, false)
         assert.deepEqual((await session.put(utf8('/after'))).hash, recordHash(utf8('/after')))
       } finally {

@@ -10,7 +10,7 @@ import type { Membership } from '../../src/replication/membership.ts'
 import { blockKey, closestPeers } from '../../src/replication/placement.ts'
 import { Replicator } from '../../src/replication/push.ts'
 import type { ReplicationProgress } from '../../src/replication/push.ts'
-import type { SessionPool } from '../../src/replication/sessions.ts'
+import type { BlockSessions } from '../../src/replication/sessions.ts'
 
 async function peer (): Promise<PeerId> {
   return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
@@ -53,7 +53,7 @@ class FakePeer {
   }
 }
 
-async function network (n: number): Promise<{ self: PeerId, peers: FakePeer[], membership: Membership, sessions: SessionPool }> {
+async function network (n: number): Promise<{ self: PeerId, peers: FakePeer[], membership: Membership, sessions: BlockSessions }> {
   const self = await peer()
   const peers = await Promise.all(Array.from({ length: n }, async () => new FakePeer(await peer())))
   const all = [self, ...peers.map(p => p.id)]
@@ -64,8 +64,8 @@ async function network (n: number): Promise<{ self: PeerId, peers: FakePeer[], m
     lookupReplicaSet: async () => { throw new Error('no lookup expected') }
   } as unknown as Membership
   const sessions = {
-    get: async (id: PeerId) => peers.find(p => p.id.equals(id)) as FakePeer
-  } as unknown as SessionPool
+    call: async (id: PeerId, fn: (s: FakePeer) => Promise<unknown>) => await fn(peers.find(p => p.id.equals(id)) as FakePeer)
+  } as unknown as BlockSessions
   return { self, peers, membership, sessions }
 }
 

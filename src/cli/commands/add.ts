@@ -30,7 +30,7 @@ export const addCommand: Command = {
     'raw-leaves': { type: 'boolean', description: 'raw leaf blocks also with --cid-version 0' },
     'no-pin': { type: 'boolean', description: 'do not pin the root here' },
     replicas: { type: 'string', value: 'N', description: 'replica set size for this add (default: the node\'s, 3)' },
-    quorum: { type: 'string', value: 'N', description: 'confirmed replicas each block needs (default: the node\'s, 2)' },
+    quorum: { type: 'string', value: 'N', description: 'confirmed copies each block needs, or the add fails (default: the node\'s, 2)' },
     name: { type: 'string', value: 'PATH', description: 'then point the name PATH at it (as shoal name put PATH CID)' },
     json: jsonOption
   },
@@ -98,11 +98,11 @@ function print (ctx: CommandContext, result: { cid: string, name: string, path?:
   return 0
 }
 
-/** e.g. "replicas: 1024 blocks with 3 of 3 confirmed (k=3, quorum 2)" */
+/** e.g. "replicas: 1024 blocks (256 MiB): 1024 with 3 confirmed (k=3, quorum 2)" */
 export function replicationLine (result: AddResult): string {
   const r = result.replication
   const counts = r.replicas.map((n, i) => [i, n] as const).filter(([, n]) => n > 0).map(([i, n]) => `${n} with ${i}`).join(', ')
-  const note = r.reachable < r.k ? `; only ${r.reachable} storage node${r.reachable === 1 ? '' : 's'} reachable, so the quorum is ${Math.min(r.quorum, r.reachable)}` : ''
+  const note = r.reachable < r.k ? `; only ${r.reachable} storage node${r.reachable === 1 ? '' : 's'} reachable` : ''
   return `replicas: ${r.blocks} blocks (${formatBytes(result.size)}): ${counts} confirmed (k=${r.k}, quorum ${r.quorum}${note})`
 }
 

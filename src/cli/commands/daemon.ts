@@ -14,7 +14,7 @@ const SHUTDOWN_DEADLINE_MS = 5000
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'Run a shoal node: the p2p network and the RPC port that the other commands use.',
-  usage: 'daemon [--repo DIR] [--listen MULTIADDR]... [--rpc HOST:PORT] [--bootstrap MULTIADDR]... [--no-mdns]',
+  usage: 'daemon [--repo DIR] [--listen MULTIADDR]... [--rpc HOST:PORT] [--bootstrap MULTIADDR]... [--no-mdns] [--replicas N] [--quorum N]',
   description: [
     'Creates the repo on first start (config.json with the embedded defaults, identity.key).',
     `Defaults: p2p on ${DEFAULT_CONFIG.listen.join(', ')}, RPC on ${DEFAULT_CONFIG.rpc}, mDNS on.`,
@@ -26,6 +26,8 @@ export const daemonCommand: Command = {
     rpc: { type: 'string', value: 'HOST:PORT', description: 'RPC address (port 0 picks a free port)' },
     bootstrap: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'peer to join at start, ending with /p2p/PEER_ID' },
     'no-mdns': { type: 'boolean', description: 'do not look for peers on the local network' },
+    replicas: { type: 'string', value: 'N', description: `copies of every block and name, self included (default ${DEFAULT_CONFIG.replicas})` },
+    quorum: { type: 'string', value: 'N', description: 'confirmed copies a write needs, or it fails (default: a majority of replicas)' },
     'log-level': { type: 'string', value: 'LEVEL', description: 'debug, info, warn, error or silent (default: info)' },
     'log-json': { type: 'boolean', description: 'write logs as JSON lines' },
     json: { ...jsonOption, description: 'print the ready line as JSON' }
@@ -39,7 +41,9 @@ export const daemonCommand: Command = {
       listen: (v.listen as string[] | undefined)?.map(a => validateMultiaddr(a, '--listen address')),
       bootstrap: (v.bootstrap as string[] | undefined)?.map(a => validateMultiaddr(a, '--bootstrap address', true)),
       rpc: v.rpc == null ? undefined : (parseHostPort(v.rpc as string), v.rpc as string),
-      mdns: v['no-mdns'] === true ? false : undefined
+      mdns: v['no-mdns'] === true ? false : undefined,
+      replicas: countFlag(v.replicas, '--replicas'),
+      quorum: countFlag(v.quorum, '--quorum')
     }
     const logger = createLogger({ level, json: v['log-json'] === true, write: ctx.io.stderr })
     const repoDir = resolveRepoDir({ repo: v.repo as string | undefined, env: ctx.io.env })
@@ -74,4 +78,11 @@ export const daemonCommand: Command = {
       })
     })
   }
+}
+
+function countFlag (raw: unknown, flag: string): number | undefined {
+  if (raw == null) return undefined
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`${flag} must be a whole number from 1 to 64, not "${String(raw)}"`)
+  return n
 }
