@@ -14,11 +14,24 @@ export interface CliIO {
   isTTY: boolean
 }
 
+/**
+ * Writes to `stream` until it fails (EPIPE: the reader went away, as in
+ * `shoal name ls | head -1`); then drops what is written, so a command ends
+ * quietly instead of dying of an unhandled 'error' event with a stack trace.
+ */
+function quietWhenClosed (stream: NodeJS.WriteStream): (text: string) => void {
+  let closed = false
+  stream.on('error', () => { closed = true })
+  return (text) => {
+    if (!closed && !stream.destroyed) stream.write(text)
+  }
+}
+
 export const processIO: CliIO = {
-  stdout: (text) => { process.stdout.write(text) },
+  stdout: quietWhenClosed(process.stdout),
   binaryOut: process.stdout,
   stdin: process.stdin,
-  stderr: (text) => { process.stderr.write(text) },
+  stderr: quietWhenClosed(process.stderr),
   env: process.env,
   isTTY: process.stdout.isTTY === true
 }

@@ -1,6 +1,7 @@
 import { DEFAULT_CONFIG, parseHostPort, validateMultiaddr } from '../../config.ts'
 import type { ShoalConfig } from '../../config.ts'
 import { startDaemon } from '../../daemon/daemon.ts'
+import { installProcessGuard } from '../../platform/guard.ts'
 import { createLogger, isLogLevel } from '../../platform/logger.ts'
 import { resolveRepoDir } from '../../platform/repo.ts'
 import { onShutdownSignal } from '../../platform/signals.ts'
@@ -48,7 +49,12 @@ export const daemonCommand: Command = {
     const logger = createLogger({ level, json: v['log-json'] === true, write: ctx.io.stderr })
     const repoDir = resolveRepoDir({ repo: v.repo as string | undefined, env: ctx.io.env })
 
-    const daemon = await startDaemon({ repoDir, overrides, logger })
+    // a bug in one request must not end the node for everyone else
+    const removeGuard = installProcessGuard(logger)
+    const daemon = await startDaemon({ repoDir, overrides, logger }).catch((err: unknown) => {
+      removeGuard()
+      throw err
+    })
     const info = daemon.node.id()
     const ready = { peerId: info.peerId, addresses: info.addresses, rpc: daemon.rpcAddress, repo: repoDir, version: info.version }
     if (v.json === true) {
@@ -67,6 +73,7 @@ export const daemonCommand: Command = {
         }, SHUTDOWN_DEADLINE_MS).unref()
         daemon.stop().then(() => {
           dispose()
+          removeGuard()
           resolve(0)
         }, err => {
           logger.error('shutdown failed', { error: (err as Error).message })
