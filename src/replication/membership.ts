@@ -83,7 +83,7 @@ export class Membership {
         for await (const event of this.libp2p.services.dht.getClosestPeers(key, { signal: AbortSignal.any(signals) })) {
           if (event.name === 'FINAL_PEER' && !this.members.has(event.peer.id.toString()) && !event.peer.id.equals(this.self)) {
             await this.libp2p.dialProtocol(event.peer.id, this.protocol, { signal: AbortSignal.timeout(5000) })
-              .then(async stream => { await stream.close() })
+              .then(async stream => { await stream.close({ signal: AbortSignal.timeout(5000) }).catch((err: Error) => { stream.abort(err) }) })
               .catch(() => {})
           }
         }

@@ -130,7 +130,13 @@ export function addOptionsFromQuery (query: URLSearchParams): AddOptions {
  * so the route can still answer.
  */
 async function * multipartEntries (req: http.IncomingMessage, signal: AbortSignal): AsyncGenerator<DirectoryEntryInput> {
-  const parser = busboy({ headers: req.headers, preservePath: true, limits: { fields: 0, parts: 1_000_000, files: 1_000_000 } })
+  let parser: busboy.Busboy
+  try {
+    parser = busboy({ headers: req.headers, preservePath: true, limits: { fields: 0, parts: 1_000_000, files: 1_000_000 } })
+  } catch (err) {
+    // no boundary, an unknown charset: the request is malformed
+    throw new InvalidArgumentError(`Malformed multipart upload: ${(err as Error).message}`)
+  }
   const queue: Array<DirectoryEntryInput | Error | null> = []
   let wake: (() => void) | undefined
   const push = (item: DirectoryEntryInput | Error | null): void => {

@@ -69,9 +69,13 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
       inflight.delete(controller)
     })
     handle(req, res, controller.signal).catch(err => {
-      log.error('RPC request failed', { error: (err as Error).message })
-      if (!res.headersSent) sendText(res, 500, 'Internal server error')
-      else res.destroy()
+      log.error('RPC request failed', { error: (err as Error)?.stack ?? String(err) })
+      try {
+        if (!res.headersSent) sendText(res, 500, 'Internal server error')
+        else res.destroy()
+      } catch {
+        res.destroy()
+      }
     })
   })
   server.headersTimeout = 10_000

@@ -240,13 +240,23 @@ describe('content routes', function () {
       }
     })
 
-    it('a malformed multipart body is a 400, not a hang or a 500', async () => {
-      const reply = await d.request('/api/v1/add', {
-        method: 'POST',
-        body: Buffer.from('--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nno closing boundary'),
-        headers: { 'Content-Type': 'multipart/form-data; boundary=x' }
-      })
-      assertJsonError(reply, 400, 'ERR_INVALID_ARGUMENT')
+    it('a malformed multipart body is a 400 with a one-line message, not a hang or a 500, and nothing is pinned', async () => {
+      const pins = await d.rpc('pin.ls')
+      const cases: Array<[string, string, string]> = [
+        ['no closing boundary', 'multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nno closing boundary'],
+        ['no boundary at all', 'multipart/form-data', '--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nx\r\n--x--\r\n'],
+        ['an empty boundary', 'multipart/form-data; boundary=', '--\r\n'],
+        ['garbage', 'multipart/form-data; boundary=x', 'this is not multipart at all'],
+        ['an empty body', 'multipart/form-data; boundary=x', ''],
+        ['a part with no headers', 'multipart/form-data; boundary=x', '--x\r\n\r\nbody\r\n--x--\r\n'],
+        ['a part header cut short', 'multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-da']
+      ]
+      for (const [what, contentType, body] of cases) {
+        const reply = await d.request('/api/v1/add', { method: 'POST', body: Buffer.from(body), headers: { 'Content-Type': contentType } })
+        assertJsonError(reply, 400, 'ERR_INVALID_ARGUMENT')
+        assert.match(reply.json.error.message, /^Malformed multipart upload: [^\n]+$/, what)
+      }
+      assert.deepEqual(await d.rpc('pin.ls'), pins)
     })
 
     it('an unsafe path in the upload is a 400', async () => {
