@@ -62,7 +62,10 @@ EXPOSE 4710/tcp
 # The daemon stops cleanly on SIGTERM within 5 s (docker stop waits 10 s).
 STOPSIGNAL SIGTERM
 # Talks to the daemon over its RPC port on the container's loopback; exits 1
-# unless the node reports status "ok".
+# unless the node reports status "ok": "degraded" (too few storage peers for
+# the configured replicas, so writes fail or keep fewer copies) is unhealthy
+# too. A single-node container needs "replicas": 1 in /data/config.json (or
+# `daemon --replicas 1`) to be healthy.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/shoal", "health"]
 ENTRYPOINT ["/usr/local/bin/shoal"]

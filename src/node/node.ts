@@ -43,12 +43,20 @@ export interface PeerSummary {
 }
 
 export interface NodeHealth {
-  status: 'ok' | 'starting' | 'stopping'
+  /** degraded: running, but a promise to the user cannot be kept now (see `problems`) */
+  status: 'ok' | 'degraded' | 'starting' | 'stopping'
   version: string
   uptimeSeconds: number
   peers: number
+  /** connected peers that store blocks and names */
+  storagePeers: number
+  /** the configured k (copies of everything) and write quorum */
+  replicas: number
+  quorum: number
   routingTable: number
   dhtMode: 'client' | 'server'
+  /** why the status is not ok, one sentence each */
+  problems: string[]
 }
 
 export interface NodeInit {
@@ -72,6 +80,7 @@ interface Parts {
   files: Files
   names: NameService
   config: ShoalConfig
+  policy: ReplicationPolicy
   log: Logger
 }
 
@@ -84,6 +93,8 @@ export class ShoalNode {
   /** mutable names: put, get, list, remove, resolve, conflicts */
   readonly names: NameService
   readonly config: ShoalConfig
+  /** k, write and read quorum: one policy for blocks and names */
+  readonly policy: ReplicationPolicy
   private readonly sessions: BlockSessions
   private readonly log: Logger
   private startedAt = 0
@@ -96,6 +107,7 @@ export class ShoalNode {
     this.files = parts.files
     this.names = parts.names
     this.config = parts.config
+    this.policy = parts.policy
     this.log = parts.log
   }
 
@@ -154,7 +166,7 @@ export class ShoalNode {
         },
         logger: log.child('names')
       })
-      return new ShoalNode({ libp2p, store, membership, sessions, files, names, config: init.config, log })
+      return new ShoalNode({ libp2p, store, membership, sessions, files, names, config: init.config, policy, log })
     } catch (err) {
       await store.close()
       throw err
@@ -235,14 +247,25 @@ export class ShoalNode {
   }
 
   health (): NodeHealth {
-    const status = this.libp2p.status === 'started' ? 'ok' : this.libp2p.status === 'stopping' ? 'stopping' : 'starting'
+    const { k, writeQuorum } = this.policy
+    const storagePeers = this.membership.peers().length
+    const problems: string[] = []
+    if (storagePeers + 1 < k) {
+      problems.push(`only ${storagePeers + 1} of the ${k} replicas of each block and name can be placed (${storagePeers} storage peer${storagePeers === 1 ? '' : 's'} connected)` +
+        (storagePeers + 1 < writeQuorum ? `: writes, which need ${writeQuorum} confirmed copies, fail` : ': new data has fewer copies than configured'))
+    }
+    const running = this.libp2p.status === 'started' ? (problems.length > 0 ? 'degraded' : 'ok') : undefined
     return {
-      status,
+      status: running ?? (this.libp2p.status === 'stopping' ? 'stopping' : 'starting'),
       version: VERSION,
       uptimeSeconds: this.startedAt === 0 ? 0 : Math.round((Date.now() - this.startedAt) / 1000),
       peers: this.peers().length,
+      storagePeers,
+      replicas: k,
+      quorum: writeQuorum,
       routingTable: this.routingTable().length,
-      dhtMode: this.libp2p.services.dht.getMode()
+      dhtMode: this.libp2p.services.dht.getMode(),
+      problems
     }
   }
 

@@ -6,23 +6,27 @@ import { formatTable, printJson } from '../io.ts'
 
 export const healthCommand: Command = {
   name: 'health',
-  summary: 'Show whether the running node is healthy: status, uptime, peers, DHT.',
+  summary: 'Show whether the running node is healthy: status, uptime, peers, DHT. Exits 0 only when the status is ok.',
+  description: 'degraded: the node runs, but something it promises cannot be kept now (too few storage peers for the configured replicas); the reasons are listed.',
   usage: 'health [--repo DIR] [--json]',
   options: { repo: repoOption, json: jsonOption },
   async run (ctx) {
     const health = await (await daemonClient(ctx)).call<NodeHealth>('node.health')
+    const code = health.status === 'ok' ? 0 : 1
     if (ctx.values.json === true) {
       printJson(ctx.io, health)
-      return 0
+      return code
     }
     ctx.io.stdout(formatTable([
       ['status', health.status],
+      ...health.problems.map(p => ['problem', p]),
       ['version', health.version],
       ['uptime', `${health.uptimeSeconds} s`],
-      ['peers', String(health.peers)],
+      ['peers', `${health.peers} (${health.storagePeers} storing)`],
+      ['replicas', `k=${health.replicas}, quorum ${health.quorum}`],
       ['routing table', `${health.routingTable} peers`],
       ['dht mode', health.dhtMode]
     ]))
-    return health.status === 'ok' ? 0 : 1
+    return code
   }
 }
