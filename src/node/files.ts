@@ -140,9 +140,16 @@ export class Files {
     return cat(parseCid(cidText), this.init.fetcher, { ...options, blockReadConcurrency: 32 })
   }
 
-  async stat (cidText: string, options: { signal?: AbortSignal, replicas?: boolean } = {}): Promise<ContentStat & { replicas?: ReplicaStatus }> {
+  /**
+   * What `cidText` is, and (unless `replicas: false`) where its replicas are.
+   * Only the DAG's nodes are read, never its leaves, unless `prefetch` says
+   * that a read of the whole file follows (cat).
+   */
+  async stat (cidText: string, options: { signal?: AbortSignal, replicas?: boolean, prefetch?: boolean } = {}): Promise<ContentStat & { replicas?: ReplicaStatus }> {
     const cid = parseCid(cidText)
-    const stat = await statContent(cid, this.init.fetcher, options)
+    const { fetcher } = this.init
+    const prefetch = options.prefetch === true
+    const stat = await statContent(cid, { get: async (c, o) => await fetcher.get(c, { ...o, prefetch }) }, options)
     if (options.replicas === false) return stat
     return { ...stat, replicas: await replicaStatus(cid, { ...this.init.push, local: this.init.store.blocks, fetcher: this.init.fetcher, k: this.init.policy.k }, options) }
   }

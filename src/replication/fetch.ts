@@ -4,9 +4,16 @@
  * other storage peer. Every fetched block is verified (by the session) and
  * kept locally as unpinned cache. When a DAG node arrives its children are
  * prefetched with a window, so a file streams at network speed, in order.
+ *
+ * A block that turns out corrupt on disk here (the store quarantines it) is
+ * fetched from a replica within the same read, and so restored. A fetch is
+ * shared by everyone who asks for the block meanwhile, so it is not bound to
+ * one caller's signal: each caller stops waiting on its own abort, and the
+ * prefetching done for a reader stops once that reader is gone.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { raceSignal } from 'race-signal'
 import { childLinks, multihashKey } from '../content/blocks.ts'
 import type { BlockSource } from '../content/blocks.ts'
 import { AbortedError, BlockNotFoundError, CorruptBlockError } from '../errors.ts'
@@ -51,27 +58,36 @@ export class BlockFetcher implements BlockSource {
     this.log = init.logger ?? silentLogger
   }
 
-  async get (cid: CID, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+  /**
+   * The verified bytes of `cid`. `prefetch: false` reads this block only
+   * (stat walks a DAG's nodes without pulling in its leaves).
+   */
+  async get (cid: CID, options: { signal?: AbortSignal, prefetch?: boolean } = {}): Promise<Uint8Array> {
+    if (options.signal?.aborted === true) throw new AbortedError(`Fetching block "${cid}" was aborted`)
     const key = multihashKey(cid)
     const early = this.ready.get(key)
     if (early != null) {
       this.ready.delete(key)
       return early
     }
-    const pending = this.inflight.get(key)
-    if (pending != null) {
-      this.taken.add(key)
-      return await pending
-    }
-    return await this.obtain(cid, key, true, options)
+    let pending = this.inflight.get(key)
+    if (pending != null) this.taken.add(key)
+    else pending = this.obtain(cid, key, { urgent: true, prefetch: options.prefetch !== false, reader: options.signal })
+    return await raceSignal(pending, options.signal, { translateError: () => new AbortedError(`Fetching block "${cid}" was aborted`) })
   }
 
-  /** Local, else the network; registered as in flight before anything is awaited. */
-  private async obtain (cid: CID, key: string, urgent: boolean, options: { signal?: AbortSignal }): Promise<Uint8Array> {
+  /**
+   * Local, else the network; registered as in flight before anything is
+   * awaited. `reader` is the signal of the read it is for: a prefetch whose
+   * reader is gone is not started.
+   */
+  private obtain (cid: CID, key: string, how: { urgent: boolean, prefetch: boolean, reader?: AbortSignal }): Promise<Uint8Array> {
     const promise = (async () => {
-      if (await this.init.local.has(cid, options)) return await this.init.local.get(cid, options)
-      const bytes = await this.slot(urgent, async () => {
-        const fetched = await this.fromNetwork(cid, options)
+      const local = await this.fromLocal(cid)
+      if (local != null) return local
+      const bytes = await this.slot(how.urgent, async () => {
+        if (!how.urgent && how.reader?.aborted === true) throw new AbortedError(`Prefetching block "${cid}" was abandoned: its reader is gone`)
+        const fetched = await this.fromNetwork(cid)
         this.keep(cid, fetched)
         // the reader does not wait for the cache write; but the fetch slot is
         // held while too many writes are pending, so a disk slower than the
@@ -79,11 +95,29 @@ export class BlockFetcher implements BlockSource {
         while (this.writing.size > (this.init.window ?? 32) * 2) await Promise.race(this.writing)
         return fetched
       })
-      this.prefetchChildren(cid, bytes)
+      if (how.prefetch) this.prefetchChildren(cid, bytes, how.reader)
       return bytes
     })().finally(() => { this.inflight.delete(key) })
+    // callers may stop waiting (their abort); the failure then reaches nobody
+    promise.catch(() => {})
     this.inflight.set(key, promise)
-    return await promise
+    return promise
+  }
+
+  /** The block from the local store; undefined when it is not there, or is there but corrupt (quarantined by the store). */
+  private async fromLocal (cid: CID): Promise<Uint8Array | undefined> {
+    if (!await this.init.local.has(cid)) return undefined
+    try {
+      return await this.init.local.get(cid)
+    } catch (err) {
+      if (err instanceof CorruptBlockError) {
+        this.log.warn('a block stored here is corrupt (quarantined); fetching it from a replica', { cid: cid.toString() })
+        return undefined
+      }
+      // removed meanwhile (GC)
+      if (err instanceof BlockNotFoundError) return undefined
+      throw err
+    }
   }
 
   /** Store a fetched block as cache in the background (a failed write only costs a refetch later). */
@@ -99,8 +133,8 @@ export class BlockFetcher implements BlockSource {
     await Promise.all(this.writing)
   }
 
-  /** Fetch the children of a block that came from the network, ahead of the reader. */
-  private prefetchChildren (cid: CID, bytes: Uint8Array): void {
+  /** Fetch the children of a block that came from the network, ahead of the reader (while it reads). */
+  private prefetchChildren (cid: CID, bytes: Uint8Array, reader?: AbortSignal): void {
     let links: CID[]
     try {
       links = childLinks(cid, bytes)
@@ -110,7 +144,7 @@ export class BlockFetcher implements BlockSource {
     for (const link of links) {
       const key = multihashKey(link)
       if (this.inflight.has(key) || this.ready.has(key)) continue
-      this.obtain(link, key, false, {}).then(child => {
+      this.obtain(link, key, { urgent: false, prefetch: true, reader }).then(child => {
         // hand it to the reader without a disk read, unless the reader already
         // took it while in flight, or too much is waiting
         if (this.taken.delete(key)) return
@@ -142,7 +176,7 @@ export class BlockFetcher implements BlockSource {
    * members) is the DHT asked for more peers, and they are tried too: a
    * lookup per block would put a DHT round trip in front of every read.
    */
-  private async fromNetwork (cid: CID, options: { signal?: AbortSignal }): Promise<Uint8Array> {
+  private async fromNetwork (cid: CID): Promise<Uint8Array> {
     const { membership, k } = this.init
     const key = blockKey(cid)
     const asked = new Set<string>()
@@ -154,9 +188,8 @@ export class BlockFetcher implements BlockSource {
       const inSet = new Set(remote.map(String))
       const others = membership.peers().filter(p => !inSet.has(p.toString()) && !asked.has(p.toString()))
       for (const peer of [...ordered, ...others]) {
-        if (options.signal?.aborted === true) throw new AbortedError(`Fetching block "${cid}" was aborted`)
         asked.add(peer.toString())
-        const bytes = await this.askPeer(peer, cid, options).catch((err: Error) => {
+        const bytes = await this.askPeer(peer, cid).catch((err: Error) => {
           if (err instanceof CorruptBlockError) {
             this.log.warn('peer served a corrupted block; trying another replica', { peer: peer.toString(), cid: cid.toString() })
           } else {
@@ -171,7 +204,7 @@ export class BlockFetcher implements BlockSource {
       return undefined
     }
     const found = await tryPeers(membership.replicaSet(key, k)) ??
-      (membership.peers().length + 1 < k ? await tryPeers(await membership.lookupReplicaSet(key, k, options)) : undefined)
+      (membership.peers().length + 1 < k ? await tryPeers(await membership.lookupReplicaSet(key, k)) : undefined)
     if (found != null) return found
     throw new BlockNotFoundError(cid.toString(),
       `Cannot fetch block "${cid}": ${answered} of ${asked.size} peers asked answered, none has it` +
@@ -183,11 +216,11 @@ export class BlockFetcher implements BlockSource {
   }
 
   /** The verified bytes, or undefined if the peer does not have the block. */
-  private async askPeer (peer: PeerId, cid: CID, options: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
+  private async askPeer (peer: PeerId, cid: CID): Promise<Uint8Array | undefined> {
     const key = peer.toString()
     this.busy.set(key, this.load(peer) + 1)
     try {
-      const [answer] = await this.init.sessions.call(peer, async s => await s.get([cid], options), options)
+      const [answer] = await this.init.sessions.call(peer, async s => await s.get([cid]))
       return answer?.bytes
     } finally {
       this.busy.set(key, this.load(peer) - 1)

@@ -4,7 +4,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import type { BlockSource } from '../content/blocks.ts'
-import { walkDag } from '../content/dag.ts'
+import { walkStructure } from '../content/dag.ts'
 import type { Membership } from './membership.ts'
 import { blockKey } from './placement.ts'
 import type { BlockSessions } from './sessions.ts'
@@ -23,8 +23,8 @@ export interface StatusInit {
   sessions: BlockSessions
   /** the local store's view */
   local: { has(cid: CID): Promise<boolean> }
-  /** reads the DAG (local first, else the network) */
-  fetcher: BlockSource
+  /** reads the DAG (local first, else the network); asked not to prefetch */
+  fetcher: { get(cid: CID, options?: { signal?: AbortSignal, prefetch?: boolean }): Promise<Uint8Array> }
   k: number
 }
 
@@ -32,7 +32,9 @@ export async function replicaStatus (root: CID, init: StatusInit, options: { sig
   const { membership, k } = init
   const self = membership.self.toString()
   const cids: CID[] = []
-  for await (const block of walkDag(root, init.fetcher, options)) cids.push(block.cid)
+  // the interior nodes are read (from here or a replica); the leaves are only asked about
+  const nodes: BlockSource = { get: async (cid, o) => await init.fetcher.get(cid, { ...o, prefetch: false }) }
+  for await (const block of walkStructure(root, nodes, options)) cids.push(block.cid)
 
   const counts = new Array<number>(cids.length).fill(0)
   const perPeer = new Map<string, number[]>()

@@ -256,7 +256,7 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
     handle: async (req, res, { url, match, signal }) => {
       try {
         const cid = decodeURIComponent(match[1])
-        const stat = await files.stat(cid, { signal, replicas: false })
+        const stat = await files.stat(cid, { signal, replicas: false, prefetch: true })
         if (stat.type !== 'file' && stat.type !== 'raw') {
           throw new InvalidArgumentError(`Cannot cat "${cid}": it is a ${stat.type}, not a file`)
         }

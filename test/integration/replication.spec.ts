@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { parseCid } from '../../src/content/blocks.ts'
@@ -11,6 +13,7 @@ import type { ShoalNode } from '../../src/node/node.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { BLOCK_PROTOCOL, blockExchangeHandler } from '../../src/protocols/block-exchange.ts'
 import { blockKey, closestPeers } from '../../src/replication/placement.ts'
+import { blockFile } from '../helpers/blocks.ts'
 import { startNetwork, waitForMembership } from '../helpers/nodes.ts'
 import type { TestNetwork } from '../helpers/nodes.ts'
 
@@ -59,12 +62,15 @@ describe('integration: replication on 127.0.0.1', function () {
 
     let cid: string
     let data: Buffer
+    /** a file of dag-pb leaves (CIDv0), added before E joins too */
+    let v0cid: string
 
     it('add on A puts every block on exactly its 3 nearest peers (and A keeps its pinned copy)', async () => {
       const [a] = net.nodes
       data = randomBytes(20 * MiB)
       const result = await a.files.add(await source(data))
       cid = result.cid
+      v0cid = (await a.files.add(await source(randomBytes(3 * MiB)), { cidVersion: 0 })).cid
       assert.equal(result.replication.short, 0)
       assert.equal(result.replication.replicas[3], result.blocks, 'every block has 3 confirmed replicas')
 
@@ -114,6 +120,46 @@ describe('integration: replication on 127.0.0.1', function () {
       const e = net.nodes[4]
       await e.files.gc()
       assert.equal(await e.store.blocks.has(parseCid(cid)), false)
+    })
+
+    it('stat on a node that holds none of a file reads only its interior nodes and asks HAVE for the leaves (raw and dag-pb leaves)', async () => {
+      const e = net.nodes[4]
+      for (const root of [cid, v0cid]) {
+        const cids = await dagCids(net.nodes[0], root)
+        assert.ok(cids.length > 10)
+        for (const block of cids) assert.equal(await e.store.blocks.has(block), false, 'E holds none of it')
+        // what the stores hold before the stat: each block's replica set (of all five) against who has it
+        const expected = [0, 0, 0, 0]
+        for (const block of cids) {
+          const set = closestPeers(blockKey(block), net.nodes.map(n => n.peerId), 3)
+          let holders = 0
+          for (const n of net.nodes) if (set.some(p => p.equals(n.peerId)) && await n.store.blocks.has(block)) holders++
+          expected[holders]++
+        }
+        const stat = await e.files.stat(root)
+        assert.equal(stat.replicas?.blocks, cids.length, 'every block is counted')
+        assert.deepEqual(stat.replicas?.histogram, expected)
+        await e.files.flush()
+        const cached: string[] = []
+        for (const block of cids) if (await e.store.blocks.has(block)) cached.push(block.toString())
+        assert.deepEqual(cached, [parseCid(root).toString()], 'only the root (the one interior node) was fetched')
+      }
+    })
+
+    it('a block corrupt on disk is quarantined and fetched from a replica within the same read: the reader never notices', async () => {
+      const a = net.nodes[0]
+      const leaves = (await dagCids(a, cid)).filter(c => c.code === 0x55)
+      const victims = [leaves[3], leaves[40]]
+      for (const victim of victims) await fs.writeFile(blockFile(a.store.dir, victim), randomBytes(256 * 1024))
+      const got = await catAll(a, cid)
+      assert.ok(got.equals(data), 'the whole file, byte-identical, on the first read')
+      await a.files.flush()
+      const quarantined = await fs.readdir(path.join(a.store.dir, 'quarantine'))
+      assert.equal(quarantined.length, 2)
+      for (const victim of victims) {
+        assert.ok((await fs.readFile(blockFile(a.store.dir, victim))).equals(Buffer.from(await a.store.blocks.get(victim))), 'restored from a replica')
+      }
+      assert.equal(await a.store.isPinned(parseCid(cid)), true)
     })
 
     it('detects a peer that serves wrong bytes, logs it, and gets the block from another replica', async () => {
