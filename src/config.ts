@@ -4,6 +4,9 @@
  * A leaf module: the CLI reads it to find the daemon, the node to start.
  */
 import { multiaddr } from '@multiformats/multiaddr'
+import { base58btc } from 'multiformats/bases/base58'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
 import { ConfigError, InvalidArgumentError } from './errors.ts'
 import { readFileIfExists, writeFileAtomic } from './platform/files.ts'
 
@@ -62,17 +65,40 @@ export function formatHostPort ({ host, port }: HostPort): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }
 
+/**
+ * A multiaddr shoal can use: a TCP address (as a listen address), or with
+ * `requirePeerId` a peer to dial, ending in /p2p/ and a well-formed peer id.
+ * The error says what is wrong in shoal's words, with an example.
+ */
 export function validateMultiaddr (value: string, what: string, requirePeerId = false): string {
+  const example = requirePeerId ? `/ip4/192.0.2.7/tcp/${DEFAULT_P2P_PORT}/p2p/12D3KooW...` : `/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`
+  const invalid = (why: string): InvalidArgumentError => new InvalidArgumentError(`Invalid ${what} "${value}": ${why} (e.g. ${example})`)
+  if (!value.startsWith('/')) throw invalid('a multiaddr starts with "/"')
   let parsed
   try {
     parsed = multiaddr(value)
-  } catch (err) {
-    throw new InvalidArgumentError(`Invalid ${what} "${value}": ${(err as Error).message}`)
+  } catch {
+    throw invalid('it is not a multiaddr: an unknown protocol, a bad address or a port above 65535?')
   }
-  if (requirePeerId && parsed.getComponents().every(c => c.name !== 'p2p')) {
-    throw new InvalidArgumentError(`Invalid ${what} "${value}": it must end with /p2p/PEER_ID`)
+  const components = parsed.getComponents()
+  if (!components.some(c => c.name === 'tcp')) throw invalid('shoal connects over TCP: the address needs a /tcp/PORT part')
+  const peer = components.find(c => c.name === 'p2p')
+  if (requirePeerId) {
+    if (peer?.value == null) throw invalid('it must end with /p2p/PEER_ID')
+    if (!isPeerId(peer.value)) throw invalid(`"${peer.value}" is not a peer id`)
   }
   return value
+}
+
+/** A peer id as libp2p prints it: base58 of an identity or sha2-256 multihash ("12D3KooW...", "Qm..."), or a CIDv1 of a libp2p key. */
+function isPeerId (text: string): boolean {
+  try {
+    const bytes = text.startsWith('1') || text.startsWith('Q') ? base58btc.baseDecode(text) : CID.parse(text).multihash.bytes
+    const mh = Digest.decode(bytes)
+    return mh.code === 0x00 || mh.code === 0x12
+  } catch {
+    return false
+  }
 }
 
 /** Validate a parsed config file, filling in defaults for absent keys. */

@@ -161,6 +161,14 @@ export class ProtocolError extends ShoalError {
   }
 }
 
+/** A listening port (p2p or RPC) could not be opened. */
+export class ListenError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_LISTEN', options)
+    this.name = 'ListenError'
+  }
+}
+
 /** A peer answered a well-formed request with an error (it could not, or would not, serve it). */
 export class PeerRefusedError extends ShoalError {
   /** the peer's own error code, when it sent one */

@@ -4,6 +4,7 @@
  * 2 bad command line).
  */
 import { ShoalError } from '../errors.ts'
+import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
 import { VERSION } from '../version.ts'
 import { helpText, parse, UsageError } from './command.ts'
 import type { Command } from './command.ts'
@@ -77,7 +78,11 @@ export async function main (argv: string[], io: CliIO = processIO): Promise<numb
       io.stderr(`${err.message}\n`)
       return 1
     }
-    io.stderr(`shoal ${name} failed: ${(err as Error)?.message ?? String(err)}\n`)
+    // a system error (a file, the disk): in words, with the path when known
+    const words = systemErrorWords(systemErrorCode(err))
+    const file = (err as { path?: unknown })?.path
+    if (words != null) io.stderr(`shoal ${name} failed: ${typeof file === 'string' ? `"${file}": ` : ''}${words}\n`)
+    else io.stderr(`shoal ${name} failed: ${(err as Error)?.message ?? String(err)}\n`)
     if (io.env.SHOAL_DEBUG != null) io.stderr(`${(err as Error)?.stack ?? ''}\n`)
     return 1
   }

@@ -30,13 +30,24 @@ export function multihashKey (cid: CID): string {
   return Buffer.from(cid.multihash.bytes).toString('base64')
 }
 
+/** A CID from text (CIDv0 "Qm...", or CIDv1 in base32 "b...", base36 "k..." or base58 "z..."); a clear error otherwise. */
 export function parseCid (text: string): CID {
   const trimmed = text.trim()
   try {
     return CID.parse(trimmed)
   } catch (err) {
-    throw new InvalidCidError(`Invalid CID "${trimmed.length > 100 ? trimmed.slice(0, 100) + '...' : trimmed}": ${(err as Error).message}`, { cause: err })
+    throw new InvalidCidError(`Invalid CID "${trimmed.length > 100 ? trimmed.slice(0, 100) + '...' : trimmed}": ${whyNotACid(trimmed)}`, { cause: err })
   }
+}
+
+/** Why `text` is not a CID, in words a user can act on. */
+function whyNotACid (text: string): string {
+  if (text === '') return 'it is empty'
+  if (text.startsWith('Qm') || text.startsWith('1')) return 'not a valid CIDv0 (46 characters of base58, starting with "Qm"): cut short, or a typo?'
+  if (!'bBkKz'.includes(text[0])) {
+    return `"${text[0]}" is not the prefix of an encoding shoal reads: a CID starts with "Qm" (v0), or "b" (base32), "k" (base36) or "z" (base58) for v1`
+  }
+  return 'its characters do not decode to a CID: cut short, or a typo?'
 }
 
 /** True when `bytes` hash to `cid`'s multihash. Throws for hash functions shoal does not verify. */

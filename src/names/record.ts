@@ -161,8 +161,8 @@ export function checkValue (value: unknown, limits: RecordLimits = DEFAULT_RECOR
   let cid: CID
   try {
     cid = CID.parse(v.cid)
-  } catch (err) {
-    fail(`Invalid value cid "${v.cid}": ${(err as Error).message}`)
+  } catch {
+    fail(`Invalid value cid "${v.cid}": not a CID`)
   }
   if (cid.toString() !== v.cid) fail(`Invalid value cid "${v.cid}": not in canonical form (expected "${cid.toString()}")`)
   if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0) fail(`Invalid value size: expected an integer 0 <= size < 2^53, got ${showNumber(v.size)}`)
@@ -447,7 +447,7 @@ export function decodeContext (token: string, limits: Partial<RecordLimits> = {}
     bytes = base64url.baseDecode(token)
     raw = cborDecode(bytes, DECODE_OPTIONS)
   } catch (err) {
-    throw new InvalidArgumentError(`Invalid context token: ${(err as Error).message}`, { cause: err })
+    throw new InvalidArgumentError('Invalid context token: it is not one a read gave (send back the "context" of name get --json, unchanged)', { cause: err })
   }
   if (!Array.isArray(raw) || raw.length !== 3 || raw[0] !== CONTEXT_TOKEN_VERSION) fail('Invalid context token: not a version 1 context')
   const ctx = parseContext(raw.slice(1), 'Invalid context token', lim, fail)

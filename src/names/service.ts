@@ -52,6 +52,7 @@ import type { ReplicationPolicy } from '../replication/policy.ts'
 import type { NameRow } from '../store/metadata.ts'
 import { canCollectTombstone, liveSiblings, mergeRecords, resolveView, writeRecord } from './merge.ts'
 import type { NameValueInput, WriteResult } from './merge.ts'
+import { parseCid } from '../content/blocks.ts'
 import { normaliseName } from './path.ts'
 import { decodeContext, decodeRecord, encodeRecord, isTombstone, siblingBytes, verifySibling } from './record.ts'
 import type { NameRecord, Sibling } from './record.ts'
@@ -374,6 +375,7 @@ export class NameService {
   async put (path: string, input: PutInput, options: { context?: string, signal?: AbortSignal } = {}): Promise<WriteOutcome> {
     const key = normaliseName(path)
     if (typeof input?.cid !== 'string' || input.cid === '') throw new InvalidArgumentError(`Cannot write "${key}": a CID is needed`)
+    parseCid(input.cid)
     let { size, mode } = input
     if (size == null) {
       if (this.init.statCid == null) throw new InvalidArgumentError(`Cannot write "${key}": the size of ${input.cid} was not given`)

@@ -7,13 +7,14 @@ import path from 'node:path'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { ShoalConfig } from '../config.ts'
-import { AbortedError, CorruptBlockError } from '../errors.ts'
+import { AbortedError, CorruptBlockError, ListenError } from '../errors.ts'
 import { createNetwork, routingTablePeers } from '../net/libp2p.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
 import { NameService } from '../names/service.ts'
 import type { NameServiceOptions } from '../names/service.ts'
 import { DEFAULT_NAME_SYNC_LIMITS, NAME_SYNC_PROTOCOL } from '../protocols/name-sync.ts'
+import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
 import { silentLogger } from '../platform/logger.ts'
 import { ensureRepoDir } from '../platform/repo.ts'
 import type { Logger } from '../platform/logger.ts'
@@ -205,7 +206,12 @@ export class ShoalNode {
     })
     await this.membership.start()
     this.names.start()
-    await this.libp2p.start()
+    try {
+      await this.libp2p.start()
+    } catch (err) {
+      await this.stop().catch(() => {})
+      throw listenError(err)
+    }
     this.startedAt = Date.now()
     this.log.info('node started', { peerId: this.peerId.toString(), addresses: this.addresses() })
   }
@@ -283,4 +289,18 @@ export class ShoalNode {
     }
     return [...found]
   }
+}
+
+/**
+ * libp2p's "Some configured addresses failed to be listened on ..." (with
+ * advice about its own options) as one line per address in shoal's words.
+ */
+function listenError (err: unknown): unknown {
+  const message = (err as Error)?.message ?? ''
+  if ((err as Error)?.name !== 'UnsupportedListenAddressesError') return err
+  const failures = [...message.matchAll(/^\s+(\/\S+): (.*)$/gm)].map(([, addr, why]) => {
+    const words = systemErrorWords(systemErrorCode(why)) ?? (/No transport/.test(why) ? 'shoal listens on TCP only' : 'it cannot be listened on')
+    return `${addr} (${words})`
+  })
+  return new ListenError(`Cannot listen on ${failures.length > 0 ? failures.join(', ') : 'the configured p2p addresses'}: change --listen or "listen" in config.json`, { cause: err })
 }

@@ -8,6 +8,8 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { formatHostPort, parseHostPort } from '../config.ts'
+import { ListenError } from '../errors.ts'
+import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { handleJsonRpc } from './jsonrpc.ts'
@@ -144,9 +146,13 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
   }
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    const fail = (err: Error): void => {
+      const words = systemErrorWords(systemErrorCode(err)) ?? err.message
+      reject(new ListenError(`Cannot open the RPC port on ${init.listen}: ${words}; change --rpc or "rpc" in config.json`, { cause: err }))
+    }
+    server.once('error', fail)
     server.listen(port, host, () => {
-      server.off('error', reject)
+      server.off('error', fail)
       resolve()
     })
   })

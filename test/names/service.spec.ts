@@ -114,7 +114,7 @@ describe('names/service on one node', () => {
 
   it('refuses bad input with one clear error', async () => {
     await assert.rejects(names.put('relative', { cid: X, size: 1 }), /must start with "\/"/)
-    await assert.rejects(names.put('/a', { cid: 'not-a-cid', size: 1 }), /Invalid value cid/)
+    await assert.rejects(names.put('/a', { cid: 'not-a-cid', size: 1 }), /^InvalidCidError: Invalid CID "not-a-cid": /)
     await assert.rejects(names.put('/a', { cid: X }), /the size of .* was not given/)
     await assert.rejects(names.put('/a', { cid: X, size: 1 }, { context: '!!' }), /Invalid context token/)
   })

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type { ContentStat } from '../../content/exporter.ts'
 import { ShoalError } from '../../errors.ts'
+import { systemErrorCode, systemErrorWords } from '../../platform/errno.ts'
 import type { RpcClient } from '../../rpc/client.ts'
 import { repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
@@ -59,13 +60,20 @@ async function getFile (client: RpcClient, cid: string, file: string, onBytes: (
     if (Number.isFinite(expected) && got !== expected) throw truncated()
     await fs.rename(partial, file)
   } catch (err) {
+    res.destroy()
     await fs.rm(partial, { force: true })
-    throw err
+    throw writeError(err, file)
   }
 }
 
+/** A failure to write `file` in shoal's words (the disk, the path), else the error itself. */
+function writeError (err: unknown, file: string): unknown {
+  const words = systemErrorWords(systemErrorCode(err))
+  return words == null ? err : new ShoalError(`Cannot write "${file}": ${words}`, 'ERR_WRITE', { cause: err })
+}
+
 async function getTree (client: RpcClient, cid: string, dir: string, onBytes: (n: number) => void): Promise<void> {
-  await fs.mkdir(dir, { recursive: true })
+  await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => { throw writeError(err, dir) })
   for (const entry of await client.call<LsRow[]>('content.ls', { cid })) {
     if (entry.name === '' || entry.name === '.' || entry.name === '..' || entry.name.includes('/') || entry.name.includes('\0')) {
       throw new ShoalError(`Refusing to write the entry "${entry.name}" of ${cid}: not a plain name`, 'ERR_UNSAFE_PATH')
