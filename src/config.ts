@@ -29,6 +29,10 @@ export interface ShoalConfig {
   replicas: number
   /** confirmed copies every write (add, name write) needs, never lowered: a write short of it fails (default: a majority of replicas) */
   quorum: number
+  /** a peer protocol stream (block exchange, name sync) with nothing in flight is closed after this long, ms */
+  streamIdleTimeoutMs: number
+  /** this node closes its own pooled streams to a peer after this long unused, ms (keep it below streamIdleTimeoutMs) */
+  sessionIdleTimeoutMs: number
 }
 
 export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
@@ -38,7 +42,9 @@ export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
   bootstrap: [],
   mdns: true,
   replicas: 3,
-  quorum: 2
+  quorum: 2,
+  streamIdleTimeoutMs: 30_000,
+  sessionIdleTimeoutMs: 20_000
 })
 
 /** The default write quorum for k replicas: a majority (k=3: 2). */
@@ -142,7 +148,24 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
   const replicas = count('replicas', DEFAULT_CONFIG.replicas)
   const quorum = count('quorum', majority(replicas))
   if (quorum > replicas) throw new ConfigError(`Invalid ${source}: a "quorum" of ${quorum} can never be met with ${replicas} "replicas"`)
-  return { listen, rpc, rpcAllowedHosts: strings('rpcAllowedHosts'), bootstrap, mdns, replicas, quorum }
+  const millis = (key: 'streamIdleTimeoutMs' | 'sessionIdleTimeoutMs'): number => {
+    const value = raw[key] ?? DEFAULT_CONFIG[key]
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 100 || value > 86_400_000) {
+      throw new ConfigError(`Invalid ${source}: "${key}" must be a whole number of milliseconds from 100 to 86400000`)
+    }
+    return value
+  }
+  return {
+    listen,
+    rpc,
+    rpcAllowedHosts: strings('rpcAllowedHosts'),
+    bootstrap,
+    mdns,
+    replicas,
+    quorum,
+    streamIdleTimeoutMs: millis('streamIdleTimeoutMs'),
+    sessionIdleTimeoutMs: millis('sessionIdleTimeoutMs')
+  }
 }
 
 /** Read the config file, or write the embedded defaults there if it does not exist yet. */

@@ -49,6 +49,19 @@ describe('config', () => {
       assert.throws(() => parseConfig({ rpc: 'nope' }), ConfigError)
       assert.throws(() => parseConfig([]), /expected a JSON object/)
     })
+
+    it('derives the quorum from the replicas when it is not given, and refuses one that can never be met', () => {
+      assert.deepEqual([parseConfig({ replicas: 5 }).quorum, parseConfig({ replicas: 1 }).quorum, parseConfig({}).quorum], [3, 1, 2])
+      assert.equal(parseConfig({ replicas: 5, quorum: 2 }).quorum, 2)
+      assert.throws(() => parseConfig({ replicas: 2, quorum: 3 }), /a "quorum" of 3 can never be met with 2 "replicas"/)
+    })
+
+    it('takes the stream idle timeouts in milliseconds, within bounds', () => {
+      assert.deepEqual([DEFAULT_CONFIG.streamIdleTimeoutMs, DEFAULT_CONFIG.sessionIdleTimeoutMs], [30_000, 20_000])
+      const config = parseConfig({ streamIdleTimeoutMs: 1000, sessionIdleTimeoutMs: 500 })
+      assert.deepEqual([config.streamIdleTimeoutMs, config.sessionIdleTimeoutMs], [1000, 500])
+      for (const bad of [99, 1.5, '1000', 86_400_001]) assert.throws(() => parseConfig({ streamIdleTimeoutMs: bad }), /"streamIdleTimeoutMs" must be a whole number of milliseconds/)
+    })
   })
 
   describe('config file', () => {

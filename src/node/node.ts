@@ -134,7 +134,8 @@ export class ShoalNode {
       })
       const membership = new Membership({ libp2p })
       const policy = new ReplicationPolicy({ k: init.config.replicas, writeQuorum: init.config.quorum })
-      const sessions = blockSessions(libp2p)
+      const { streamIdleTimeoutMs, sessionIdleTimeoutMs } = init.config
+      const sessions = blockSessions(libp2p, { limits: { idleCloseMs: sessionIdleTimeoutMs } })
       const blocks = store.blocks
       const fetcher = new BlockFetcher({
         membership,
@@ -156,6 +157,7 @@ export class ShoalNode {
       })
       const names = new NameService({
         ...init.names,
+        limits: { idleTimeoutMs: streamIdleTimeoutMs, idleCloseMs: sessionIdleTimeoutMs, ...init.names?.limits },
         policy,
         privateKey,
         membership,
@@ -189,6 +191,7 @@ export class ShoalNode {
     })
     await this.libp2p.handle(BLOCK_PROTOCOL, blockExchangeHandler({
       logger: this.log.child('block'),
+      limits: { idleTimeoutMs: this.config.streamIdleTimeoutMs },
       store: {
         has: async (cid) => await store.blocks.has(cid),
         get: async (cid) => await store.blocks.get(cid),
