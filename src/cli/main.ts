@@ -3,12 +3,12 @@
  * errors become a one-line message and an exit code (0 ok, 1 failed,
  * 2 bad command line).
  */
-import { ShoalError } from '../errors.ts'
+import { RpcError, ShoalError } from '../errors.ts'
 import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
 import { VERSION } from '../version.ts'
 import { helpText, parse, UsageError } from './command.ts'
 import type { Command } from './command.ts'
-import { processIO } from './io.ts'
+import { printJson, processIO } from './io.ts'
 import type { CliIO } from './io.ts'
 
 /** Loaded on demand, so that `shoal version` does not load libp2p. */
@@ -62,8 +62,10 @@ export async function main (argv: string[], io: CliIO = processIO): Promise<numb
     return 2
   }
   const command = await COMMANDS[name].load()
+  let json = false
   try {
     const { values, positionals } = parse(command, args)
+    json = values.json === true
     if (values.help === true) {
       io.stdout(helpText(command))
       return 0
@@ -76,6 +78,8 @@ export async function main (argv: string[], io: CliIO = processIO): Promise<numb
     }
     if (err instanceof ShoalError) {
       io.stderr(`${err.message}\n`)
+      // --json: the error as JSON on stdout too, with what the daemon said of it (e.g. a quorum's copies)
+      if (json) printJson(io, { error: { message: err.message, code: err.code, ...errorDetails(err) } })
       return 1
     }
     // a system error (a file, the disk): in words, with the path when known
@@ -86,4 +90,11 @@ export async function main (argv: string[], io: CliIO = processIO): Promise<numb
     if (io.env.SHOAL_DEBUG != null) io.stderr(`${(err as Error)?.stack ?? ''}\n`)
     return 1
   }
+}
+
+/** The `details` of a daemon's error (RpcError data), when it sent any. */
+function errorDetails (err: ShoalError): { details?: unknown } {
+  const data = err instanceof RpcError ? err.data : undefined
+  const details = (data as { details?: unknown } | undefined)?.details
+  return details === undefined ? {} : { details }
 }

@@ -116,8 +116,8 @@ export class RpcClient {
 /** The error a byte route answered with: its JSON `{error: {message, code}}` or its text. */
 export function httpError (status: number, text: string): Error {
   try {
-    const parsed = JSON.parse(text) as { error?: { message?: string, code?: string } }
-    if (parsed.error?.message != null) return new RpcError(parsed.error.message, SERVER_ERROR_CODE, { code: parsed.error.code })
+    const parsed = JSON.parse(text) as { error?: { message?: string, code?: string, details?: unknown } }
+    if (parsed.error?.message != null) return new RpcError(parsed.error.message, SERVER_ERROR_CODE, { code: parsed.error.code, details: parsed.error.details })
   } catch {}
   return new RpcHttpError(`The shoal daemon refused the request: ${status} ${text.trim()}`, status)
 }

@@ -83,7 +83,10 @@ async function handleOne (request: unknown, methods: MethodTable, options: Dispa
     return respond({ jsonrpc: '2.0', id: rid, result: result ?? null })
   } catch (err) {
     if (err instanceof InvalidParamsError) return respond(errorResponse(rid, INVALID_PARAMS, `Invalid params: ${err.message}`))
-    if (err instanceof ShoalError) return respond(errorResponse(rid, SERVER_ERROR, err.message, { code: err.code, name: err.name }))
+    if (err instanceof ShoalError) {
+      const details = (err as { details?: unknown }).details
+      return respond(errorResponse(rid, SERVER_ERROR, err.message, { code: err.code, name: err.name, ...(details === undefined ? {} : { details }) }))
+    }
     options.onInternalError?.(req.method, err)
     return respond(errorResponse(rid, INTERNAL_ERROR, 'Internal error'))
   }
