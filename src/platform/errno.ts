@@ -5,6 +5,8 @@
 const WORDS: Record<string, string> = {
   EADDRINUSE: 'the address is already in use (another shoal daemon, or another program, listens there)',
   EADDRNOTAVAIL: 'that IP address is not one of this machine\'s',
+  // (Deno reports an address that is not the machine's as EINVAL)
+  EINVAL: 'the system refused it as invalid: is that IP address one of this machine\'s?',
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
   ENOENT: 'no such file or directory',

@@ -65,7 +65,7 @@ describe('cli: errors in shoal\'s words', function () {
       [daemon('--listen', '/ip4/127.0.0.1/tcp/0', '--bootstrap', '/ip4/127.0.0.1/tcp/1/p2p/notapeer'), /"notapeer" is not a peer id/],
       [daemon('--listen', '/ip4/127.0.0.1/tcp/0', '--bootstrap', '/ip4/127.0.0.1/tcp/1'), /it must end with \/p2p\/PEER_ID/],
       // 192.0.2.1 is a documentation address: binding to it fails at once, nothing is sent
-      [daemon('--listen', '/ip4/192.0.2.1/tcp/4710', '--rpc', '127.0.0.1:0'), /^Cannot listen on \/ip4\/192\.0\.2\.1\/tcp\/4710 \(that IP address is not one of this machine's\)/],
+      [daemon('--listen', '/ip4/192.0.2.1/tcp/4710', '--rpc', '127.0.0.1:0'), /^Cannot listen on \/ip4\/192\.0\.2\.1\/tcp\/4710 \((that IP address is not one of this machine's|the system refused it as invalid: is that IP address one of this machine's\?)\)/],
       [daemon('--listen', `/ip4/127.0.0.1/tcp/${takenPort}`, '--rpc', '127.0.0.1:0'), /^Cannot listen on \/ip4\/127\.0\.0\.1\/tcp\/\d+ \(the address is already in use/],
       [daemon('--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', `127.0.0.1:${takenPort}`), /^Cannot open the RPC port on 127\.0\.0\.1:\d+: the address is already in use/],
       [daemon('--listen', '/ip4/127.0.0.1/tcp/0', '--replicas', '2', '--quorum', '3'), /A quorum of 3 can never be met with 2 replicas/]

@@ -250,7 +250,10 @@ describe('integration: names on 127.0.0.1', function () {
     it('are kept while a replica that held the value has not seen them, and collected everywhere once all have; the value never comes back', async () => {
       const [a, b, c] = net.nodes
       await a.names.put(KEY, { cid: X, size: 1 })
-      await waitFor(() => net.nodes.every(n => liveCids(n, KEY).join() === X), 'X on the three replicas')
+      // ... and a has heard back from both (an answer lost in the split below would leave c unknown to a:
+      // the gap that anti-entropy will close)
+      await waitFor(() => net.nodes.every(n => liveCids(n, KEY).join() === X) &&
+        [b, c].every(o => a.store.metadata.namePeers(KEY).some(p => p.peer === o.peerId.toString())), 'X on the three replicas, and a told so')
       // c is cut off, still holding X; a deletes with b
       await split([a, b], [c], gaters)
       const rm = await a.names.remove(KEY)
