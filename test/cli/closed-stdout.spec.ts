@@ -26,7 +26,7 @@ async function withClosedStdout (args: string[]): Promise<{ code: number | null,
   let stderr = ''
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
   const timer = setTimeout(() => { child.kill('SIGKILL') }, 30_000)
-  const [code] = await once(child, 'exit') as [number | null]
+  const [code] = await once(child, 'close') as [number | null]
   clearTimeout(timer)
   return { code, stderr }
 }

@@ -40,7 +40,8 @@ export function spawnShoal (args: string[], env: Record<string, string> = {}, ke
     else out += c.toString()
   })
   child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
-  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string)
+  // 'close', not 'exit': a process may exit before what it wrote to its pipes has all been read
+  const exited = once(child, 'close').then(([code, signal]) => (code ?? signal) as number | string)
   return { child, stdout: () => out, stderr: () => err, bytes: () => Buffer.concat(raw), exited }
 }
 
