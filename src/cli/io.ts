@@ -12,28 +12,49 @@ export interface CliIO {
   env: Record<string, string | undefined>
   /** stdout is a terminal (progress bars, colours) */
   isTTY: boolean
+  /** why writing to stdout failed, other than a reader that went away (a full disk...); the command then fails */
+  outputError?(): string | undefined
 }
 
 /**
- * Writes to `stream` until it fails (EPIPE: the reader went away, as in
- * `shoal name ls | head -1`); then drops what is written, so a command ends
- * quietly instead of dying of an unhandled 'error' event with a stack trace.
+ * Writes to `stream` until it fails; then drops what is written, so that a
+ * command never dies of an unhandled 'error' event with a stack trace. A
+ * reader that went away (EPIPE: `shoal name ls | head -1`) ends it quietly;
+ * any other failure (a full disk under a redirect) is kept for `failure()`.
  */
-function quietWhenClosed (stream: NodeJS.WriteStream): (text: string) => void {
+function guardedWriter (stream: NodeJS.WriteStream): { write(text: string): void, failure(): string | undefined } {
   let closed = false
-  stream.on('error', () => { closed = true })
-  return (text) => {
-    if (!closed && !stream.destroyed) stream.write(text)
+  let failure: string | undefined
+  const fail = (err: NodeJS.ErrnoException): void => {
+    closed = true
+    if (err.code !== 'EPIPE') failure ??= err.code ?? err.message
+  }
+  stream.on('error', fail)
+  return {
+    write: (text) => {
+      if (closed || stream.destroyed) return
+      try {
+        stream.write(text)
+      } catch (err) {
+        // (Deno throws from the write instead of emitting 'error')
+        fail(err as NodeJS.ErrnoException)
+      }
+    },
+    failure: () => failure
   }
 }
 
+const out = guardedWriter(process.stdout)
+const err = guardedWriter(process.stderr)
+
 export const processIO: CliIO = {
-  stdout: quietWhenClosed(process.stdout),
+  stdout: out.write,
   binaryOut: process.stdout,
   stdin: process.stdin,
-  stderr: quietWhenClosed(process.stderr),
+  stderr: err.write,
   env: process.env,
-  isTTY: process.stdout.isTTY === true
+  isTTY: process.stdout.isTTY === true,
+  outputError: out.failure
 }
 
 export function printJson (io: CliIO, value: unknown): void {

@@ -70,7 +70,13 @@ export async function main (argv: string[], io: CliIO = processIO): Promise<numb
       io.stdout(helpText(command))
       return 0
     }
-    return await command.run({ io, values, positionals })
+    const code = await command.run({ io, values, positionals })
+    // (a closed pipe is not a failure; a full disk under a redirect is)
+    await new Promise(resolve => setImmediate(resolve))
+    const failed = io.outputError?.()
+    if (failed == null) return code
+    io.stderr(`shoal ${name}: cannot write to standard output (${systemErrorWords(failed) ?? failed})\n`)
+    return code === 0 ? 1 : code
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr(`shoal ${name}: ${err.message}\nRun "shoal ${name} --help" for usage.\n`)

@@ -81,4 +81,22 @@ describe('cli: a closed standard output', function () {
       }
     }
   })
+
+  it('fails, saying so, when standard output cannot be written (a full disk: /dev/full)', async () => {
+    const full = await fs.open('/dev/full', 'w')
+    try {
+      const [cmd, ...pre] = shoalCommand()
+      const child = spawn(cmd, [...pre, 'id', '--repo', d.repo], {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DENO_NO_UPDATE_CHECK: '1' },
+        stdio: ['ignore', full.fd, 'pipe']
+      })
+      let stderr = ''
+      child.stderr?.on('data', (c: Buffer) => { stderr += c.toString() })
+      const [code] = await once(child, 'close') as [number | null]
+      assert.equal(code, 1)
+      assert.equal(stderr, 'shoal id: cannot write to standard output (the disk is full)\n')
+    } finally {
+      await full.close()
+    }
+  })
 })
