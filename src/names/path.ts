@@ -54,3 +54,8 @@ function show (input: string): string {
   const cut = input.length > 100 ? input.slice(0, 100) + '...' : input
   return JSON.stringify(cut)
 }
+
+/** The placement key of a name: its UTF-8 bytes (placement hashes them with sha2-256). */
+export function nameKey (key: string): Uint8Array {
+  return encoder.encode(key)
+}

@@ -12,6 +12,7 @@ import { createNetwork, routingTablePeers } from '../net/libp2p.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
 import { NameService } from '../names/service.ts'
+import { NameStore } from '../names/storage.ts'
 import type { NameServiceOptions } from '../names/service.ts'
 import { DEFAULT_NAME_SYNC_LIMITS, NAME_SYNC_PROTOCOL } from '../protocols/name-sync.ts'
 import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
@@ -162,7 +163,7 @@ export class ShoalNode {
         privateKey,
         membership,
         dial: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, o),
-        storage: store.metadata,
+        storage: NameStore.open(store.metadata, { now: init.names?.now }),
         statCid: async (cid, o) => {
           const stat = await files.stat(cid, { ...o, replicas: false })
           return stat.mode == null ? { size: stat.size } : { size: stat.size, mode: stat.mode }

@@ -82,36 +82,12 @@ CREATE TRIGGER blocks_counted_out AFTER DELETE ON blocks BEGIN
 END;
 `
 
-// names (src/names/): one row per name this node holds; the record is its
-// canonical CBOR, the hash its sha2-256 (what re-sync digests compare)
-const SCHEMA_V2_NAMES = `
-CREATE TABLE names (
-  key TEXT PRIMARY KEY, -- normalised name
-  record BLOB NOT NULL, -- canonical CBOR of the name record
-  hash BLOB NOT NULL, -- sha2-256 of record
-  live INTEGER NOT NULL, -- 1 when a sibling is not a tombstone
-  updated INTEGER NOT NULL, -- ms since the epoch (this node's clock): last change here
-  dead_since INTEGER -- ms since the epoch (this node's clock): since when every sibling is a tombstone
-) STRICT, WITHOUT ROWID;
-
-CREATE TABLE name_peers (
-  key TEXT NOT NULL, -- a name this node holds
-  peer TEXT NOT NULL, -- a peer known to hold a record of it
-  hash BLOB NOT NULL, -- the hash of the record that peer was last known to hold
-  at INTEGER NOT NULL, -- ms since the epoch
-  PRIMARY KEY (key, peer)
-) STRICT, WITHOUT ROWID;
-
-CREATE TABLE name_counters (
-  key TEXT PRIMARY KEY, -- a name this node coordinated a write of
-  counter INTEGER NOT NULL -- the highest dot counter it used for it (kept when the record goes)
-) STRICT, WITHOUT ROWID;
-
-CREATE TABLE name_graves (
-  key TEXT PRIMARY KEY, -- a deleted name whose tombstones this node collected
-  record BLOB NOT NULL, -- the collected record (tombstones only)
-  hash BLOB NOT NULL, -- its sha2-256
-  at INTEGER NOT NULL -- ms since the epoch (this node's clock): when it was collected
+// other modules (names/, replication/) keep their own tables in this database,
+// each with its own ordered migrations (Metadata.migrateModule)
+const SCHEMA_V3_MODULES = `
+CREATE TABLE schema_modules (
+  name TEXT PRIMARY KEY, -- a module with its own tables, e.g. 'names'
+  version INTEGER NOT NULL -- the last of its migrations applied
 ) STRICT, WITHOUT ROWID;
 `
 
@@ -127,10 +103,20 @@ export const MIGRATIONS: readonly Migration[] = [
     }
   },
   {
+    // this step created the names tables; they are names/'s own now (names/storage.ts
+    // creates them, or adopts those a database of that time already has)
     version: 2,
-    description: 'name records, which peers hold which version of them, coordinator counters',
+    description: 'nothing any more (the names tables moved to the names module)',
+    up () {}
+  },
+  {
+    version: 3,
+    description: 'the schema versions of the modules that keep their own tables here',
     up (db) {
-      db.exec(SCHEMA_V2_NAMES)
+      db.exec(SCHEMA_V3_MODULES)
+      // a database of schema 2 has the names tables: they are the names module's version 1
+      const names = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'names'").get()
+      if (names != null) db.prepare("INSERT INTO schema_modules (name, version) VALUES ('names', 1)").run()
     }
   }
 ]
@@ -144,32 +130,62 @@ export function schemaVersion (db: DatabaseSync): number {
  * transaction per step. Returns the version reached.
  */
 export function migrate (db: DatabaseSync, migrations: readonly Migration[] = MIGRATIONS, options: { file?: string, target?: number } = {}): number {
-  const file = options.file ?? 'the metadata database'
+  return runMigrations(db, migrations, {
+    what: `${options.file ?? 'the metadata database'}`,
+    target: options.target,
+    current: schemaVersion(db),
+    record: (version) => { db.exec(`PRAGMA user_version = ${version}`) }
+  })
+}
+
+/** The schema version of a module's own tables (0: none yet). */
+export function moduleVersion (db: DatabaseSync, module: string): number {
+  const row = db.prepare('SELECT version FROM schema_modules WHERE name = ?').get(module) as { version: number } | undefined
+  return Number(row?.version ?? 0)
+}
+
+/**
+ * Brings the tables of `module` to the last of its `migrations` (or
+ * `target`), one transaction per step, its version kept in schema_modules.
+ */
+export function migrateModule (db: DatabaseSync, module: string, migrations: readonly Migration[], options: { file?: string, target?: number } = {}): number {
+  return runMigrations(db, migrations, {
+    what: `the ${module} tables of ${options.file ?? 'the metadata database'}`,
+    target: options.target,
+    current: moduleVersion(db, module),
+    record: (version) => {
+      db.prepare('INSERT INTO schema_modules (name, version) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET version = ?2').run(module, version)
+    }
+  })
+}
+
+function runMigrations (db: DatabaseSync, migrations: readonly Migration[], how: { what: string, current: number, target?: number, record(version: number): void }): number {
   migrations.forEach((m, i) => {
     if (m.version !== i + 1) throw new Error(`Migration list is malformed: entry ${i} has version ${m.version}, expected ${i + 1}`)
   })
   const latest = migrations.length
-  const target = options.target ?? latest
-  const current = schemaVersion(db)
-  if (current > latest) {
-    throw new RepoError(`Cannot open ${file}: its schema is version ${current}, newer than this shoal knows (version ${latest}); it was written by a newer shoal`)
+  const target = how.target ?? latest
+  if (how.current > latest) {
+    throw new RepoError(`Cannot open ${how.what}: their schema is version ${how.current}, newer than this shoal knows (version ${latest}); it was written by a newer shoal`)
   }
+  let reached = how.current
   for (const m of migrations) {
-    if (m.version <= current || m.version > target) continue
+    if (m.version <= how.current || m.version > target) continue
     db.exec('PRAGMA synchronous = FULL')
     db.exec('BEGIN IMMEDIATE')
     try {
       m.up(db)
-      db.exec(`PRAGMA user_version = ${m.version}`)
+      how.record(m.version)
       db.exec('COMMIT')
+      reached = m.version
     } catch (err) {
       if (db.isTransaction) db.exec('ROLLBACK')
-      throw new RepoError(`Cannot migrate ${file} to schema version ${m.version} (${m.description}): ${(err as Error).message}`, { cause: err })
+      throw new RepoError(`Cannot migrate ${how.what} to schema version ${m.version} (${m.description}): ${(err as Error).message}`, { cause: err })
     } finally {
       db.exec('PRAGMA synchronous = NORMAL')
     }
   }
-  return schemaVersion(db)
+  return reached
 }
 
 /** The schema as SQL text, one statement per entry, in a stable order (the golden test compares it). */
@@ -261,7 +277,13 @@ export class Metadata {
     return this.#db
   }
 
-  #prepare (sql: string): StatementSync {
+  /** Brings the tables of another module (names/, replication/) to the last of its own migrations. */
+  migrateModule (module: string, migrations: readonly Migration[]): number {
+    return migrateModule(this.#db, module, migrations, { file: this.file })
+  }
+
+  /** A statement for `sql`, prepared once per database (modules with their own tables use it too). */
+  statement (sql: string): StatementSync {
     let statement = this.#statements.get(sql)
     if (statement == null) {
       statement = this.#db.prepare(sql)
@@ -270,7 +292,8 @@ export class Metadata {
     return statement
   }
 
-  #tx<T> (fn: () => T, durable = false): T {
+  /** Runs `fn` in one transaction; `durable`: committed with synchronous=FULL (it is acknowledged right after). */
+  transaction<T> (fn: () => T, durable = false): T {
     if (durable) this.#db.exec('PRAGMA synchronous = FULL')
     this.#db.exec('BEGIN IMMEDIATE')
     try {
@@ -289,22 +312,22 @@ export class Metadata {
 
   /** Records stored blocks (already present ones are left alone), in one transaction. */
   addBlocks (blocks: Iterable<{ mh: Uint8Array, size: number }>): void {
-    const insert = this.#prepare('INSERT OR IGNORE INTO blocks (mh, size, added) VALUES (?, ?, ?)')
+    const insert = this.statement('INSERT OR IGNORE INTO blocks (mh, size, added) VALUES (?, ?, ?)')
     const now = this.#now()
-    this.#tx(() => {
+    this.transaction(() => {
       for (const { mh, size } of blocks) insert.run(mh, size, now)
     })
   }
 
   removeBlocks (mhs: Iterable<Uint8Array>): void {
-    const del = this.#prepare('DELETE FROM blocks WHERE mh = ?')
-    this.#tx(() => {
+    const del = this.statement('DELETE FROM blocks WHERE mh = ?')
+    this.transaction(() => {
       for (const mh of mhs) del.run(mh)
     })
   }
 
   hasBlock (mh: Uint8Array): boolean {
-    return this.#prepare('SELECT 1 FROM blocks WHERE mh = ?').get(mh) != null
+    return this.statement('SELECT 1 FROM blocks WHERE mh = ?').get(mh) != null
   }
 
   /**
@@ -320,8 +343,8 @@ export class Metadata {
   }
 
   seeBlocks (blocks: Iterable<{ mh: Uint8Array, size: number }>): void {
-    const see = this.#prepare('INSERT OR REPLACE INTO temp.seen (mh, size) VALUES (?, ?)')
-    this.#tx(() => {
+    const see = this.statement('INSERT OR REPLACE INTO temp.seen (mh, size) VALUES (?, ?)')
+    this.transaction(() => {
       for (const { mh, size } of blocks) see.run(mh, size)
     })
   }
@@ -329,7 +352,7 @@ export class Metadata {
   finishIndexRebuild (): { added: number, removed: number } {
     const db = this.#db
     const now = this.#now()
-    return this.#tx(() => {
+    return this.transaction(() => {
       // a block whose size changed (cannot happen through the store) counts as removed and added
       const removed = Number(db.prepare(`DELETE FROM blocks WHERE NOT EXISTS
         (SELECT 1 FROM temp.seen s WHERE s.mh = blocks.mh AND s.size = blocks.size)`).run().changes)
@@ -348,23 +371,23 @@ export class Metadata {
 
   /** Claims a block reached by a walk; false when the walk had already reached it. */
   claim (walk: number, mh: Uint8Array): boolean {
-    return Number(this.#prepare('INSERT OR IGNORE INTO temp.walk (walk, mh, size) VALUES (?, ?, 0)').run(walk, mh).changes) === 1
+    return Number(this.statement('INSERT OR IGNORE INTO temp.walk (walk, mh, size) VALUES (?, ?, 0)').run(walk, mh).changes) === 1
   }
 
   /** Records the size of a claimed block once it was read. */
   sized (walk: number, mh: Uint8Array, size: number): void {
-    this.#prepare('UPDATE temp.walk SET size = ? WHERE walk = ? AND mh = ?').run(size, walk, mh)
+    this.statement('UPDATE temp.walk SET size = ? WHERE walk = ? AND mh = ?').run(size, walk, mh)
   }
 
   abortWalk (walk: number): void {
-    this.#prepare('DELETE FROM temp.walk WHERE walk = ?').run(walk)
+    this.statement('DELETE FROM temp.walk WHERE walk = ?').run(walk)
   }
 
   /** Makes a walk's blocks the coverage of pin `root` (replacing an earlier pin of that root), durably. */
   commitPin (walk: number, pin: { root: string, mode: PinMode, name?: string }): PinRow {
     const db = this.#db
     const created = this.#now()
-    return this.#tx(() => {
+    return this.transaction(() => {
       const totals = db.prepare('SELECT count(*) AS blocks, coalesce(sum(size), 0) AS bytes FROM temp.walk WHERE walk = ?').get(walk) as { blocks: number, bytes: number }
       db.prepare('DELETE FROM pins WHERE root = ?').run(pin.root)
       db.prepare('INSERT INTO pins (root, mode, name, created, blocks, bytes) VALUES (?, ?, ?, ?, ?, ?)')
@@ -377,29 +400,29 @@ export class Metadata {
 
   /** Removes a pin and its coverage, durably; false when `root` was not pinned. */
   removePin (root: string): boolean {
-    return this.#tx(() => {
-      this.#prepare('DELETE FROM pin_blocks WHERE root = ?').run(root)
-      return Number(this.#prepare('DELETE FROM pins WHERE root = ?').run(root).changes) === 1
+    return this.transaction(() => {
+      this.statement('DELETE FROM pin_blocks WHERE root = ?').run(root)
+      return Number(this.statement('DELETE FROM pins WHERE root = ?').run(root).changes) === 1
     }, true)
   }
 
   getPin (root: string): PinRow | undefined {
-    const row = this.#prepare('SELECT * FROM pins WHERE root = ?').get(root)
+    const row = this.statement('SELECT * FROM pins WHERE root = ?').get(root)
     return row == null ? undefined : toPin(row)
   }
 
   listPins (): PinRow[] {
-    return this.#prepare('SELECT * FROM pins ORDER BY created, root').all().map(toPin)
+    return this.statement('SELECT * FROM pins ORDER BY created, root').all().map(toPin)
   }
 
   /** How many pins cover a block (its reference count). */
   pinCount (mh: Uint8Array): number {
-    return Number((this.#prepare('SELECT count(*) AS n FROM pin_blocks WHERE mh = ?').get(mh) as { n: number }).n)
+    return Number((this.statement('SELECT count(*) AS n FROM pin_blocks WHERE mh = ?').get(mh) as { n: number }).n)
   }
 
   /** Whether GC must keep a block: a pin covers it or the node holds it for the network. */
   isProtected (mh: Uint8Array): boolean {
-    return this.#prepare(`SELECT EXISTS (SELECT 1 FROM pin_blocks WHERE mh = ?1)
+    return this.statement(`SELECT EXISTS (SELECT 1 FROM pin_blocks WHERE mh = ?1)
       OR EXISTS (SELECT 1 FROM held WHERE mh = ?1) AS p`).get(mh)?.p === 1
   }
 
@@ -413,8 +436,8 @@ export class Metadata {
   /** Hold many blocks in one durable transaction. */
   holdMany (blocks: Array<{ mh: Uint8Array, cid: string, replicas?: string }>): void {
     if (blocks.length === 0) return
-    this.#tx(() => {
-      const insert = this.#prepare(`INSERT INTO held (mh, cid, since, replicas) VALUES (?, ?, ?, ?)
+    this.transaction(() => {
+      const insert = this.statement(`INSERT INTO held (mh, cid, since, replicas) VALUES (?, ?, ?, ?)
         ON CONFLICT (mh) DO UPDATE SET replicas = excluded.replicas`)
       const now = this.#now()
       for (const b of blocks) insert.run(b.mh, b.cid, now, b.replicas ?? null)
@@ -423,146 +446,40 @@ export class Metadata {
 
   /** False when the block was not held. */
   release (mh: Uint8Array): boolean {
-    return this.#tx(() => Number(this.#prepare('DELETE FROM held WHERE mh = ?').run(mh).changes) === 1, true)
+    return this.transaction(() => Number(this.statement('DELETE FROM held WHERE mh = ?').run(mh).changes) === 1, true)
   }
 
   getHeld (mh: Uint8Array): HeldRow | undefined {
-    const row = this.#prepare('SELECT * FROM held WHERE mh = ?').get(mh)
+    const row = this.statement('SELECT * FROM held WHERE mh = ?').get(mh)
     return row == null ? undefined : toHeld(row)
   }
 
   listHeld (): HeldRow[] {
-    return this.#prepare('SELECT * FROM held ORDER BY since, cid').all().map(toHeld)
+    return this.statement('SELECT * FROM held ORDER BY since, cid').all().map(toHeld)
   }
 
   // ---- counters ----
 
   stat (key: string): number {
-    return Number((this.#prepare('SELECT value FROM stats WHERE key = ?').get(key) as { value: number } | undefined)?.value ?? 0)
+    return Number((this.statement('SELECT value FROM stats WHERE key = ?').get(key) as { value: number } | undefined)?.value ?? 0)
   }
 
   setStat (key: string, value: number, durable = false): void {
-    this.#tx(() => {
-      this.#prepare('INSERT INTO stats (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value)
+    this.transaction(() => {
+      this.statement('INSERT INTO stats (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value)
     }, durable)
   }
 
   addStats (deltas: Record<string, number>): void {
-    const add = this.#prepare('INSERT INTO stats (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = value + ?2')
-    this.#tx(() => {
+    const add = this.statement('INSERT INTO stats (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = value + ?2')
+    this.transaction(() => {
       for (const [key, delta] of Object.entries(deltas)) add.run(key, delta)
     })
   }
 
   pinTotals (): { pins: number } {
-    return { pins: Number((this.#prepare('SELECT count(*) AS n FROM pins').get() as { n: number }).n) }
+    return { pins: Number((this.statement('SELECT count(*) AS n FROM pins').get() as { n: number }).n) }
   }
-
-  // ---- names (src/names/) ----
-
-  getName (key: string): NameRow | undefined {
-    const row = this.#prepare('SELECT * FROM names WHERE key = ?').get(key)
-    return row == null ? undefined : toNameRow(row)
-  }
-
-  /**
-   * Stores a name's record, durably (synchronous=FULL: it is acknowledged to
-   * the writer right after); `counter`, when given, raises this node's
-   * coordinator counter for the key in the same transaction. `at`: the
-   * time of the change (default this database's clock).
-   */
-  putName (row: { key: string, record: Uint8Array, hash: Uint8Array, live: boolean, at?: number }, counter?: number): void {
-    const now = row.at ?? this.#now()
-    this.#tx(() => {
-      this.#prepare(`INSERT INTO names (key, record, hash, live, updated, dead_since) VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?4 = 1 THEN NULL ELSE ?5 END)
-        ON CONFLICT (key) DO UPDATE SET record = excluded.record, hash = excluded.hash, live = excluded.live, updated = excluded.updated,
-          dead_since = CASE WHEN excluded.live = 1 THEN NULL ELSE coalesce(names.dead_since, excluded.dead_since) END`)
-        .run(row.key, row.record, row.hash, row.live ? 1 : 0, now)
-      this.#prepare('DELETE FROM name_graves WHERE key = ?').run(row.key)
-      if (counter != null) {
-        this.#prepare(`INSERT INTO name_counters (key, counter) VALUES (?1, ?2)
-          ON CONFLICT (key) DO UPDATE SET counter = max(counter, excluded.counter)`).run(row.key, counter)
-      }
-    }, true)
-  }
-
-  /**
-   * Drops a name's record and what is known of its holders (its coordinator
-   * counter stays); false when absent. With `grave`, the collected record is
-   * kept aside (name_graves) until purgeNameGraves.
-   */
-  deleteName (key: string, grave?: { record: Uint8Array, hash: Uint8Array, at?: number }): boolean {
-    return this.#tx(() => {
-      this.#prepare('DELETE FROM name_peers WHERE key = ?').run(key)
-      if (grave != null) {
-        this.#prepare('INSERT OR REPLACE INTO name_graves (key, record, hash, at) VALUES (?, ?, ?, ?)').run(key, grave.record, grave.hash, grave.at ?? this.#now())
-      }
-      return Number(this.#prepare('DELETE FROM names WHERE key = ?').run(key).changes) === 1
-    }, true)
-  }
-
-  /** The collected record of a deleted name, while it is kept. */
-  getNameGrave (key: string): { record: Uint8Array, hash: Uint8Array, at: number } | undefined {
-    const row = this.#prepare('SELECT record, hash, at FROM name_graves WHERE key = ?').get(key) as { record: Uint8Array, hash: Uint8Array, at: number } | undefined
-    return row == null ? undefined : { record: row.record, hash: row.hash, at: Number(row.at) }
-  }
-
-  /** Forgets the collected records of names collected before `before` (ms); how many. */
-  purgeNameGraves (before: number): number {
-    return this.#tx(() => Number(this.#prepare('DELETE FROM name_graves WHERE at < ?').run(before).changes))
-  }
-
-  /**
-   * Names in key order (SQLite's binary order of UTF-8), after `after`: all,
-   * or `prefix` itself and the names under `prefix/`.
-   */
-  listNames (options: { prefix?: string, after?: string, limit?: number } = {}): NameRow[] {
-    const limit = options.limit ?? -1
-    const after = options.after ?? ''
-    const prefix = options.prefix == null || options.prefix === '/' ? undefined : options.prefix
-    const rows = prefix == null
-      ? this.#prepare('SELECT * FROM names WHERE key > ? ORDER BY key LIMIT ?').all(after, limit)
-      // "/a" and "/a/..." ("0" is the character after "/")
-      : this.#prepare('SELECT * FROM names WHERE key > ?1 AND (key = ?2 OR (key >= ?2 || \'/\' AND key < ?2 || \'0\')) ORDER BY key LIMIT ?3').all(after, prefix, limit)
-    return rows.map(toNameRow)
-  }
-
-  countNames (): number {
-    return Number((this.#prepare('SELECT count(*) AS n FROM names').get() as { n: number }).n)
-  }
-
-  /** The highest dot counter this node used as the coordinator of `key` (0: none). */
-  nameCounter (key: string): number {
-    return Number((this.#prepare('SELECT counter FROM name_counters WHERE key = ?').get(key) as { counter: number } | undefined)?.counter ?? 0)
-  }
-
-  /** Remembers that `peer` holds the version `hash` of `key`. */
-  setNamePeer (key: string, peer: string, hash: Uint8Array): void {
-    this.#prepare(`INSERT INTO name_peers (key, peer, hash, at) VALUES (?, ?, ?, ?)
-      ON CONFLICT (key, peer) DO UPDATE SET hash = excluded.hash, at = excluded.at`).run(key, peer, hash, this.#now())
-  }
-
-  /** The peers known to hold a record of `key`, with the version each was last known to hold. */
-  namePeers (key: string): Array<{ peer: string, hash: Uint8Array }> {
-    return (this.#prepare('SELECT peer, hash FROM name_peers WHERE key = ? ORDER BY peer').all(key) as Array<{ peer: string, hash: Uint8Array }>)
-      .map(r => ({ peer: r.peer, hash: r.hash }))
-  }
-}
-
-export interface NameRow {
-  key: string
-  record: Uint8Array
-  hash: Uint8Array
-  live: boolean
-  updated: number
-  /** Since when (this node's clock) the record holds tombstones only. */
-  deadSince?: number
-}
-
-function toNameRow (row: Row): NameRow {
-  const out: NameRow = { key: row.key as string, record: row.record as Uint8Array, hash: row.hash as Uint8Array, live: row.live === 1, updated: Number(row.updated) }
-  if (row.dead_since != null) out.deadSince = Number(row.dead_since)
-  return out
 }
 
 function toPin (row: Row): PinRow {

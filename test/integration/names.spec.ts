@@ -34,7 +34,7 @@ function partitionGater (): { blocked: Set<string>, gater: ConnectionGater } {
 
 /** The record `node` holds for `key` (undefined: none). */
 function held (node: ShoalNode, key: string): NameRecord | undefined {
-  const row = node.store.metadata.getName(key)
+  const row = node.names.storage.getName(key)
   return row == null ? undefined : decodeRecord(row.record)
 }
 
@@ -157,7 +157,7 @@ describe('integration: names on 127.0.0.1', function () {
       const victim = replicas[0]
       const hostile = net.nodes.find(n => !n.peerId.equals(victim.peerId)) as ShoalNode
       const victimLog = logs[net.nodes.indexOf(victim)]
-      const before = victim.store.metadata.getName(KEY2)?.hash
+      const before = victim.names.storage.getName(KEY2)?.hash
       const good = held(victim, KEY2) as NameRecord
       const s = good.siblings[0]
       const forge = (sibling: Partial<Sibling>): Uint8Array => encodeRecord({ key: KEY2, siblings: [Object.freeze({ ...s, ...sibling })] })
@@ -181,7 +181,7 @@ describe('integration: names on 127.0.0.1', function () {
       } finally {
         await session.close()
       }
-      assert.deepEqual(victim.store.metadata.getName(KEY2)?.hash, before)
+      assert.deepEqual(victim.names.storage.getName(KEY2)?.hash, before)
       assert.deepEqual((await net.nodes[1].names.get(KEY2)).siblings.map(x => x.cid), [X])
     })
   })
@@ -253,7 +253,7 @@ describe('integration: names on 127.0.0.1', function () {
       // ... and a has heard back from both (an answer lost in the split below would leave c unknown to a:
       // the gap that anti-entropy will close)
       await waitFor(() => net.nodes.every(n => liveCids(n, KEY).join() === X) &&
-        [b, c].every(o => a.store.metadata.namePeers(KEY).some(p => p.peer === o.peerId.toString())), 'X on the three replicas, and a told so')
+        [b, c].every(o => a.names.storage.namePeers(KEY).some(p => p.peer === o.peerId.toString())), 'X on the three replicas, and a told so')
       // c is cut off, still holding X; a deletes with b
       await split([a, b], [c], gaters)
       const rm = await a.names.remove(KEY)

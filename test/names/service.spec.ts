@@ -1,10 +1,11 @@
-import { ReplicationPolicy } from '../../src/replication/policy.ts'
 import assert from 'node:assert/strict'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { NameNotFoundError } from '../../src/errors.ts'
 import { decodeRecord } from '../../src/names/record.ts'
 import { NameService } from '../../src/names/service.ts'
+import { NameStore } from '../../src/names/storage.ts'
+import { ReplicationPolicy } from '../../src/replication/policy.ts'
 import { Metadata } from '../../src/store/metadata.ts'
 import { CIDS, testNode } from './helpers.ts'
 import type { TestNode } from './helpers.ts'
@@ -15,6 +16,7 @@ describe('names/service on one node', () => {
   let me: TestNode
   let self: PeerId
   let meta: Metadata
+  let storage: NameStore
   let names: NameService
   let now = 1_750_000_000_000
 
@@ -22,6 +24,7 @@ describe('names/service on one node', () => {
     me = await testNode(7)
     self = peerIdFromString(me.id)
     meta = Metadata.open(':memory:')
+    storage = NameStore.open(meta, { now: () => now })
     const membership = {
       self,
       peers: () => [],
@@ -33,7 +36,7 @@ describe('names/service on one node', () => {
       privateKey: me.privateKey,
       membership,
       dial: async () => { throw new Error('no network in this test') },
-      storage: meta,
+      storage,
       policy: new ReplicationPolicy({ k: 1 }),
       now: () => now,
       tombstoneGraceMs: 1000,
@@ -86,30 +89,30 @@ describe('names/service on one node', () => {
     assert.deepEqual(names.sweep().collected, [], 'within the grace period')
     now += 1000
     assert.deepEqual(names.sweep().collected, ['/t'])
-    assert.equal(meta.getName('/t'), undefined)
-    assert.ok(meta.getNameGrave('/t') != null, 'kept aside one more grace period')
+    assert.equal(storage.getName('/t'), undefined)
+    assert.ok(storage.getNameGrave('/t') != null, 'kept aside one more grace period')
     const again = await names.put('/t', { cid: Z, size: 1 })
     assert.equal(again.written.version, `${me.id}:4`, 'a dot this node never used for /t')
-    assert.equal(meta.getNameGrave('/t'), undefined)
-    assert.deepEqual(decodeRecord(meta.getName('/t')?.record as Uint8Array).siblings.length, 2, 'the new value and the collected tombstone (concurrent with it)')
+    assert.equal(storage.getNameGrave('/t'), undefined)
+    assert.deepEqual(decodeRecord(storage.getName('/t')?.record as Uint8Array).siblings.length, 2, 'the new value and the collected tombstone (concurrent with it)')
     now += 2000
     names.sweep()
-    assert.equal(meta.getNameGrave('/t'), undefined)
+    assert.equal(storage.getNameGrave('/t'), undefined)
   })
 
   it('keeps a live record and its deletion time straight in the store', async () => {
     await names.put('/s', { cid: X, size: 1 })
-    assert.equal(meta.getName('/s')?.live, true)
-    assert.equal(meta.getName('/s')?.deadSince, undefined)
+    assert.equal(storage.getName('/s')?.live, true)
+    assert.equal(storage.getName('/s')?.deadSince, undefined)
     await names.remove('/s')
-    const dead = meta.getName('/s')
+    const dead = storage.getName('/s')
     assert.equal(dead?.live, false)
     assert.equal(dead?.deadSince, now)
     now += 500
     // another tombstone arriving later does not restart the grace period
     await names.remove('/s', { context: (await names.get('/s')).context })
-    assert.equal(meta.getName('/s')?.deadSince, dead?.deadSince)
-    assert.equal(meta.nameCounter('/s'), 3)
+    assert.equal(storage.getName('/s')?.deadSince, dead?.deadSince)
+    assert.equal(storage.nameCounter('/s'), 3)
   })
 
   it('refuses bad input with one clear error', async () => {
