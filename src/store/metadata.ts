@@ -23,6 +23,7 @@
  * CIDv1 of the same multihash are one block. Pins are keyed by their root
  * CID in v1 form, so pinning a v0 CID and its v1 form is one pin.
  */
+import { createHash } from 'node:crypto'
 import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { RepoError } from '../errors.ts'
@@ -91,6 +92,11 @@ CREATE TABLE schema_modules (
 ) STRICT, WITHOUT ROWID;
 `
 
+/** A block's place in the keyspace: sha2-256 of its multihash (replica sets and range summaries use it). */
+export function kadOf (mh: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(mh).digest())
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -117,6 +123,17 @@ export const MIGRATIONS: readonly Migration[] = [
       // a database of schema 2 has the names tables: they are the names module's version 1
       const names = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'names'").get()
       if (names != null) db.prepare("INSERT INTO schema_modules (name, version) VALUES ('names', 1)").run()
+    }
+  },
+  {
+    version: 4,
+    description: 'each block\'s place in the keyspace, indexed, for range queries',
+    up (db) {
+      // (kad: sha2-256 of mh, the block's place in the keyspace)
+      db.exec('ALTER TABLE blocks ADD COLUMN kad BLOB')
+      const set = db.prepare('UPDATE blocks SET kad = ? WHERE mh = ?')
+      for (const row of db.prepare('SELECT mh FROM blocks').iterate() as Iterable<{ mh: Uint8Array }>) set.run(kadOf(row.mh), row.mh)
+      db.exec('CREATE INDEX blocks_by_kad ON blocks (kad)')
     }
   }
 ]
@@ -312,10 +329,10 @@ export class Metadata {
 
   /** Records stored blocks (already present ones are left alone), in one transaction. */
   addBlocks (blocks: Iterable<{ mh: Uint8Array, size: number }>): void {
-    const insert = this.statement('INSERT OR IGNORE INTO blocks (mh, size, added) VALUES (?, ?, ?)')
+    const insert = this.statement('INSERT OR IGNORE INTO blocks (mh, size, added, kad) VALUES (?, ?, ?, ?)')
     const now = this.#now()
     this.transaction(() => {
-      for (const { mh, size } of blocks) insert.run(mh, size, now)
+      for (const { mh, size } of blocks) insert.run(mh, size, now, kadOf(mh))
     })
   }
 
@@ -328,6 +345,28 @@ export class Metadata {
 
   hasBlock (mh: Uint8Array): boolean {
     return this.statement('SELECT 1 FROM blocks WHERE mh = ?').get(mh) != null
+  }
+
+  /**
+   * Stored blocks whose place in the keyspace (kad) is in [lo, hi) (hi
+   * undefined: to the end), in kad order, after `after`, at most `limit`.
+   */
+  blocksInRange (lo: Uint8Array, hi: Uint8Array | undefined, options: { after?: Uint8Array, limit?: number } = {}): Array<{ kad: Uint8Array, mh: Uint8Array, size: number }> {
+    const from = options.after ?? lo
+    const op = options.after == null ? '>=' : '>'
+    const limit = options.limit ?? -1
+    const rows = hi == null
+      ? this.statement(`SELECT kad, mh, size FROM blocks WHERE kad ${op} ? ORDER BY kad LIMIT ?`).all(from, limit)
+      : this.statement(`SELECT kad, mh, size FROM blocks WHERE kad ${op} ? AND kad < ? ORDER BY kad LIMIT ?`).all(from, hi, limit)
+    return (rows as Array<{ kad: Uint8Array, mh: Uint8Array, size: number }>).map(r => ({ kad: r.kad, mh: r.mh, size: Number(r.size) }))
+  }
+
+  /** How many stored blocks, and their bytes, lie in [lo, hi). */
+  rangeTotals (lo: Uint8Array, hi: Uint8Array | undefined): { blocks: number, bytes: number } {
+    const row = (hi == null
+      ? this.statement('SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM blocks WHERE kad >= ?').get(lo)
+      : this.statement('SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM blocks WHERE kad >= ? AND kad < ?').get(lo, hi)) as { n: number, b: number }
+    return { blocks: Number(row.n), bytes: Number(row.b) }
   }
 
   /**
@@ -357,6 +396,8 @@ export class Metadata {
       const removed = Number(db.prepare(`DELETE FROM blocks WHERE NOT EXISTS
         (SELECT 1 FROM temp.seen s WHERE s.mh = blocks.mh AND s.size = blocks.size)`).run().changes)
       const added = Number(db.prepare('INSERT OR IGNORE INTO blocks (mh, size, added) SELECT mh, size, ? FROM temp.seen').run(now).changes)
+      const place = db.prepare('UPDATE blocks SET kad = ? WHERE mh = ?')
+      for (const row of db.prepare('SELECT mh FROM blocks WHERE kad IS NULL').all() as Array<{ mh: Uint8Array }>) place.run(kadOf(row.mh), row.mh)
       db.exec('DELETE FROM temp.seen')
       return { added, removed }
     })
@@ -446,7 +487,17 @@ export class Metadata {
 
   /** False when the block was not held. */
   release (mh: Uint8Array): boolean {
-    return this.transaction(() => Number(this.statement('DELETE FROM held WHERE mh = ?').run(mh).changes) === 1, true)
+    return this.releaseMany([mh]) === 1
+  }
+
+  /** Stops holding blocks (GC may then remove those no pin covers), durably; how many were held. */
+  releaseMany (mhs: Iterable<Uint8Array>): number {
+    const del = this.statement('DELETE FROM held WHERE mh = ?')
+    return this.transaction(() => {
+      let n = 0
+      for (const mh of mhs) n += Number(del.run(mh).changes)
+      return n
+    }, true)
   }
 
   getHeld (mh: Uint8Array): HeldRow | undefined {

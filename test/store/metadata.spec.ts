@@ -3,7 +3,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { RepoError } from '../../src/errors.ts'
-import { MIGRATIONS, Metadata, dumpSchema, migrate, schemaVersion, type Migration } from '../../src/store/metadata.ts'
+import { MIGRATIONS, Metadata, dumpSchema, kadOf, migrate, schemaVersion, type Migration } from '../../src/store/metadata.ts'
 import { tempDir } from '../helpers/tmp.ts'
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/store')
@@ -206,5 +206,39 @@ describe('store/metadata', () => {
       assert.equal(meta.stat('blocks'), 1)
       assert.equal(meta.getHeld(mh(2))?.cid, 'c2')
     })
+
+    it('finds blocks by their place in the keyspace (sha2-256 of the multihash), in order, by range and page', () => {
+      const blocks = Array.from({ length: 40 }, (_, i) => ({ mh: mh(i + 1), size: i + 1 }))
+      meta.addBlocks(blocks)
+      const byKad = blocks.map(b => ({ ...b, kad: kadOf(b.mh) })).sort((a, b) => Buffer.compare(a.kad, b.kad))
+      const all = meta.blocksInRange(new Uint8Array(32), undefined)
+      assert.deepEqual(all.map(r => r.size), byKad.map(b => b.size))
+      // the upper half of the keyspace: kad >= 0x80...
+      const half = new Uint8Array(32)
+      half[0] = 0x80
+      const upper = byKad.filter(b => b.kad[0] >= 0x80)
+      assert.deepEqual(meta.blocksInRange(half, undefined).map(r => r.size), upper.map(b => b.size))
+      assert.deepEqual(meta.blocksInRange(new Uint8Array(32), half).map(r => r.size), byKad.filter(b => b.kad[0] < 0x80).map(b => b.size))
+      assert.deepEqual(meta.rangeTotals(half, undefined), { blocks: upper.length, bytes: upper.reduce((n, b) => n + b.size, 0) })
+      // pages: after the last one seen
+      const first = meta.blocksInRange(new Uint8Array(32), undefined, { limit: 15 })
+      const rest = meta.blocksInRange(new Uint8Array(32), undefined, { after: first.at(-1)?.kad })
+      assert.deepEqual([...first, ...rest].map(r => r.size), byKad.map(b => b.size))
+    })
+
+    it('releases held blocks in one durable step, saying how many were held', () => {
+      meta.holdMany([{ mh: mh(1), cid: 'c1' }, { mh: mh(2), cid: 'c2' }])
+      assert.equal(meta.releaseMany([mh(1), mh(2), mh(3)]), 2)
+      assert.equal(meta.getHeld(mh(1)), undefined)
+    })
+  })
+
+  it('schema 4 places the blocks a database already indexes (the migration fills kad)', () => {
+    const old = Metadata.open(file, { migrations: MIGRATIONS.slice(0, 3) })
+    old.db.prepare('INSERT INTO blocks (mh, size, added) VALUES (?, ?, ?)').run(mh(7), 70, 1)
+    old.close()
+    const meta = Metadata.open(file)
+    assert.deepEqual(meta.blocksInRange(new Uint8Array(32), undefined), [{ kad: kadOf(mh(7)), mh: mh(7), size: 70 }])
+    meta.close()
   })
 })
