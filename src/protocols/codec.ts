@@ -55,6 +55,8 @@ export class FramedStream {
   readonly stream: Stream
   private readonly bytes: ByteStream<Stream>
   private readonly limits: FrameLimits
+  /** frame bytes read and written so far (length prefixes included) */
+  readonly traffic = { read: 0, written: 0 }
 
   constructor (stream: Stream, limits: FrameLimits) {
     this.stream = stream
@@ -84,6 +86,7 @@ export class FramedStream {
     }
     if (length === 0) throw new ProtocolError('Malformed frame: empty')
     const body = await this.bytes.read({ bytes: length, signal: options.signal })
+    this.traffic.read += length + varint.encodingLength(length)
     // always one copy into a new buffer, so the decoded byte strings (views)
     // never share a buffer that lower layers own
     return decodeFrameBody(body.slice())
@@ -96,8 +99,10 @@ export class FramedStream {
   /** Write one encoded frame (encodeFrame's chunks). */
   async writeFrame (chunks: Uint8Array[], options: ReadOptions = {}): Promise<void> {
     // one write per frame, so that concurrent writers never interleave
+    const frame = new Uint8ArrayList(...chunks)
+    this.traffic.written += frame.byteLength
     try {
-      await this.bytes.write(new Uint8ArrayList(...chunks), options)
+      await this.bytes.write(frame, options)
     } catch (err) {
       // a stream that closes while the write waits for it to drain rejects
       // with the close event itself, which is not an Error

@@ -179,6 +179,11 @@ export class PipelinedClient {
     this.armIdle()
   }
 
+  /** frame bytes this session read and wrote */
+  get traffic (): { read: number, written: number } {
+    return { ...this.framed.traffic }
+  }
+
   /** true once the stream has ended (either side), failed or idled out: the pool drops it */
   get closed (): boolean {
     return this.failed != null
