@@ -33,6 +33,14 @@ export interface ShoalConfig {
   streamIdleTimeoutMs: number
   /** this node closes its own pooled streams to a peer after this long unused, ms (keep it below streamIdleTimeoutMs) */
   sessionIdleTimeoutMs: number
+  /** a storage node that left is replaced (its blocks copied to others) after this long, s */
+  repairGraceSeconds: number
+  /** anti-entropy with every neighbour this often, s */
+  antiEntropyIntervalSeconds: number
+  /** repair and anti-entropy traffic at most this many bytes per second */
+  repairBytesPerSecond: number
+  /** scrub re-verifies every stored block once in this long, hours (0: no scrub) */
+  scrubPeriodHours: number
 }
 
 export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
@@ -44,7 +52,11 @@ export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
   replicas: 3,
   quorum: 2,
   streamIdleTimeoutMs: 30_000,
-  sessionIdleTimeoutMs: 20_000
+  sessionIdleTimeoutMs: 20_000,
+  repairGraceSeconds: 300,
+  antiEntropyIntervalSeconds: 60,
+  repairBytesPerSecond: 50_000_000,
+  scrubPeriodHours: 168
 })
 
 /** The default write quorum for k replicas: a majority (k=3: 2). */
@@ -148,6 +160,13 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
   const replicas = count('replicas', DEFAULT_CONFIG.replicas)
   const quorum = count('quorum', majority(replicas))
   if (quorum > replicas) throw new ConfigError(`Invalid ${source}: a "quorum" of ${quorum} can never be met with ${replicas} "replicas"`)
+  const number = (key: 'repairGraceSeconds' | 'antiEntropyIntervalSeconds' | 'repairBytesPerSecond' | 'scrubPeriodHours', min: number, max: number): number => {
+    const value = raw[key] ?? DEFAULT_CONFIG[key]
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      throw new ConfigError(`Invalid ${source}: "${key}" must be a number from ${min} to ${max}`)
+    }
+    return value
+  }
   const millis = (key: 'streamIdleTimeoutMs' | 'sessionIdleTimeoutMs'): number => {
     const value = raw[key] ?? DEFAULT_CONFIG[key]
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 100 || value > 86_400_000) {
@@ -164,7 +183,11 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
     replicas,
     quorum,
     streamIdleTimeoutMs: millis('streamIdleTimeoutMs'),
-    sessionIdleTimeoutMs: millis('sessionIdleTimeoutMs')
+    sessionIdleTimeoutMs: millis('sessionIdleTimeoutMs'),
+    repairGraceSeconds: number('repairGraceSeconds', 0, 30 * 86_400),
+    antiEntropyIntervalSeconds: number('antiEntropyIntervalSeconds', 0.1, 86_400),
+    repairBytesPerSecond: number('repairBytesPerSecond', 1024, 1e12),
+    scrubPeriodHours: number('scrubPeriodHours', 0, 24 * 365)
   }
 }
 

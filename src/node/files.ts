@@ -12,13 +12,10 @@ import { cat, ls, statContent } from '../content/exporter.ts'
 import type { ContentStat, LsEntry } from '../content/exporter.ts'
 import { importDirectory, importFile } from '../content/importer.ts'
 import type { DirectoryEntryInput, ImportOptions } from '../content/importer.ts'
-import { QuorumError } from '../errors.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { BlockFetcher } from '../replication/fetch.ts'
-import { Replicator } from '../replication/push.ts'
-import type { PushInit, ReplicationReport } from '../replication/push.ts'
-import type { ReplicationPolicy } from '../replication/policy.ts'
-import { replicaStatus } from '../replication/status.ts'
+import type { Replicator, ReplicationReport } from '../replication/push.ts'
+import type { BlockReplicaService } from '../replication/service.ts'
 import type { ReplicaStatus } from '../replication/status.ts'
 import type { ContentStore, GcResult, StoreStat } from '../store/content-store.ts'
 
@@ -47,9 +44,8 @@ export interface AddResult {
 export interface FilesInit {
   store: ContentStore
   fetcher: BlockFetcher
-  push: PushInit
-  /** the node's k and write quorum */
-  policy: ReplicationPolicy
+  /** replication of adds (quorum), replica status; repair yields to the requests marked here */
+  replicas: BlockReplicaService
   logger: Logger
 }
 
@@ -83,15 +79,19 @@ export class Files {
    * what was stored (and pinned) here is kept.
    */
   private async addWith (run: (sink: BlockSink, options: ImportOptions) => Promise<{ cid: CID, size: number }>, options: AddOptions): Promise<AddResult> {
-    const { store } = this.init
-    const { k, quorum } = this.init.policy.forWrite(options)
+    const { store, replicas } = this.init
+    const { replicator } = replicas.beginAdd({ ...options, onProgress: (e) => { options.onProgress?.({ phase: 'replicate', ...e }) } })
+    const done = replicas.userOperation()
+    try {
+      return await this.importAndReplicate(run, replicator, options)
+    } finally {
+      done()
+    }
+  }
+
+  private async importAndReplicate (run: (sink: BlockSink, options: ImportOptions) => Promise<{ cid: CID, size: number }>, replicator: Replicator, options: AddOptions): Promise<AddResult> {
+    const { store, replicas } = this.init
     return await store.writeSession(async () => {
-      const replicator = new Replicator(this.init.push, {
-        k,
-        quorum,
-        signal: options.signal,
-        onProgress: (e) => { options.onProgress?.({ phase: 'replicate', ...e }) }
-      })
       const seen = new Set<string>()
       const storedRawBlocks = new Map<string, number>()
       const sink: BlockSink = {
@@ -122,22 +122,21 @@ export class Files {
       }
       const { cid, size } = imported
       const replication = await replicator.finish()
-      if (replication.short > 0) {
-        const pinned = options.pin !== false
-        const fewest = replication.replicas.findIndex(n => n > 0)
-        throw new QuorumError(
-          `Added ${cid} here, but ${replication.short} of ${replication.blocks} blocks have fewer than the ${quorum} confirmed copies asked for ` +
-          `(the fewest: ${fewest}; ${replication.reachable} of k=${k} storage nodes reachable); the data is kept${pinned ? ' and pinned' : ''} on this node` +
-          (replication.reachable < quorum ? `. With fewer nodes, lower the quorum (add --quorum, or "quorum" and "replicas" in config.json)` : ''),
-          { cid: cid.toString(), size, pinned, replication })
-      }
+      const short = replicas.quorumError({ cid: cid.toString(), size, pinned: options.pin !== false }, replication)
+      if (short != null) throw short
       return { cid: cid.toString(), size, blocks: replication.blocks, replication }
     }, { signal: options.signal })
   }
 
   /** Bytes of a file (a range of it), from here or the network, streamed in order. */
-  cat (cidText: string, options: { offset?: number, length?: number, signal?: AbortSignal } = {}): AsyncIterable<Uint8Array> {
-    return cat(parseCid(cidText), this.init.fetcher, { ...options, blockReadConcurrency: 32 })
+  async * cat (cidText: string, options: { offset?: number, length?: number, signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+    const cid = parseCid(cidText)
+    const done = this.init.replicas.userOperation()
+    try {
+      yield * cat(cid, this.init.fetcher, { ...options, blockReadConcurrency: 32 })
+    } finally {
+      done()
+    }
   }
 
   /**
@@ -151,7 +150,7 @@ export class Files {
     const prefetch = options.prefetch === true
     const stat = await statContent(cid, { get: async (c, o) => await fetcher.get(c, { ...o, prefetch }) }, options)
     if (options.replicas === false) return stat
-    return { ...stat, replicas: await replicaStatus(cid, { ...this.init.push, local: this.init.store.blocks, fetcher: this.init.fetcher, k: this.init.policy.k }, options) }
+    return { ...stat, replicas: await this.init.replicas.replicaStatus(cid, options) }
   }
 
   async ls (cidText: string, options: { signal?: AbortSignal } = {}): Promise<LsEntry[]> {

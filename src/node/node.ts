@@ -5,9 +5,8 @@
  */
 import path from 'node:path'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
-import type { CID } from 'multiformats/cid'
 import type { ShoalConfig } from '../config.ts'
-import { AbortedError, CorruptBlockError, ListenError } from '../errors.ts'
+import { AbortedError, ListenError } from '../errors.ts'
 import { createNetwork, routingTablePeers } from '../net/libp2p.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
@@ -19,10 +18,11 @@ import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
 import { silentLogger } from '../platform/logger.ts'
 import { ensureRepoDir } from '../platform/repo.ts'
 import type { Logger } from '../platform/logger.ts'
-import { BLOCK_PROTOCOL, blockExchangeHandler, DEFAULT_BLOCK_LIMITS } from '../protocols/block-exchange.ts'
 import { BlockFetcher } from '../replication/fetch.ts'
 import { Membership } from '../replication/membership.ts'
 import { ReplicationPolicy } from '../replication/policy.ts'
+import { BlockReplicaService } from '../replication/service.ts'
+import type { RepairSettings } from '../replication/service.ts'
 import { blockSessions } from '../replication/sessions.ts'
 import type { BlockSessions } from '../replication/sessions.ts'
 import { ContentStore } from '../store/content-store.ts'
@@ -72,6 +72,8 @@ export interface NodeInit {
   connectionGater?: ConnectionGater
   /** name service settings beyond the config (tests: clocks, timers) */
   names?: NameServiceOptions
+  /** repair settings beyond the config (tests: short timers) */
+  repair?: Partial<RepairSettings>
 }
 
 interface Parts {
@@ -79,6 +81,7 @@ interface Parts {
   store: ContentStore
   membership: Membership
   sessions: BlockSessions
+  replicas: BlockReplicaService
   files: Files
   names: NameService
   config: ShoalConfig
@@ -98,6 +101,8 @@ export class ShoalNode {
   /** k, write and read quorum: one policy for blocks and names */
   readonly policy: ReplicationPolicy
   private readonly sessions: BlockSessions
+  /** serves blocks, replicates adds, repairs, scrubs */
+  readonly replicas: BlockReplicaService
   private readonly log: Logger
   private startedAt = 0
 
@@ -106,6 +111,7 @@ export class ShoalNode {
     this.store = parts.store
     this.membership = parts.membership
     this.sessions = parts.sessions
+    this.replicas = parts.replicas
     this.files = parts.files
     this.names = parts.names
     this.config = parts.config
@@ -149,13 +155,25 @@ export class ShoalNode {
           putFetched: async (cid, bytes, o) => { await blocks.put(cid, bytes, { ...o, verified: true }) }
         }
       })
-      const files = new Files({
+      const replicas = new BlockReplicaService({
+        libp2p,
         store,
-        fetcher,
-        push: { membership, sessions, logger: log.child('push') },
+        membership,
+        sessions,
         policy,
-        logger: log.child('files')
+        fetcher,
+        repair: {
+          graceMs: init.config.repairGraceSeconds * 1000,
+          intervalMs: init.config.antiEntropyIntervalSeconds * 1000,
+          bytesPerSecond: init.config.repairBytesPerSecond,
+          scrubPeriodMs: init.config.scrubPeriodHours * 3600_000,
+          ...init.repair
+        },
+        streamIdleTimeoutMs,
+        sessionIdleTimeoutMs,
+        logger: log
       })
+      const files = new Files({ store, fetcher, replicas, logger: log.child('files') })
       const names = new NameService({
         ...init.names,
         limits: { idleTimeoutMs: streamIdleTimeoutMs, idleCloseMs: sessionIdleTimeoutMs, ...init.names?.limits },
@@ -170,7 +188,7 @@ export class ShoalNode {
         },
         logger: log.child('names')
       })
-      return new ShoalNode({ libp2p, store, membership, sessions, files, names, config: init.config, policy, log })
+      return new ShoalNode({ libp2p, store, membership, sessions, replicas, files, names, config: init.config, policy, log })
     } catch (err) {
       await store.close()
       throw err
@@ -182,28 +200,7 @@ export class ShoalNode {
   }
 
   async start (): Promise<void> {
-    const { store } = this
-    // pushed blocks are held for the network (GC keeps them): stored and held
-    // in one write session, so GC cannot slip in between
-    const putMany = async (blocks: Array<[CID, Uint8Array]>): Promise<boolean[]> => await store.writeSession(async () => {
-      const stored = await Promise.all(blocks.map(async ([cid, bytes]) => await store.blocks.put(cid, bytes).then(() => true, () => false)))
-      await store.holdMany(blocks.filter((_, i) => stored[i]).map(([cid]) => cid))
-      return stored
-    })
-    await this.libp2p.handle(BLOCK_PROTOCOL, blockExchangeHandler({
-      logger: this.log.child('block'),
-      limits: { idleTimeoutMs: this.config.streamIdleTimeoutMs },
-      store: {
-        has: async (cid) => await store.blocks.has(cid),
-        get: async (cid) => await store.blocks.get(cid),
-        put: async (cid, bytes) => {
-          const [stored] = await putMany([[cid, bytes]])
-          if (!stored) throw new CorruptBlockError(cid.toString())
-        },
-        putMany,
-        sync: async () => { await store.blocks.sync() }
-      }
-    }), { maxInboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection, maxOutboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection })
+    await this.replicas.start()
     await this.libp2p.handle(NAME_SYNC_PROTOCOL, this.names.handler(), {
       maxInboundStreams: DEFAULT_NAME_SYNC_LIMITS.maxStreamsPerConnection,
       maxOutboundStreams: DEFAULT_NAME_SYNC_LIMITS.maxStreamsPerConnection
@@ -221,6 +218,7 @@ export class ShoalNode {
   }
 
   async stop (): Promise<void> {
+    await this.replicas.stop()
     await this.names.stop()
     await this.files.flush()
     await this.sessions.closeAll()

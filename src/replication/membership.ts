@@ -17,6 +17,18 @@ export interface MembershipInit {
   protocol?: string
   /** bound on a DHT lookup for a thin view (default 5 s) */
   lookupTimeoutMs?: number
+  /** clock for departures (ms) */
+  now?(): number
+}
+
+/** Who holds replicas, for repair: the live members, and those that left less than a grace period ago. */
+export interface RepairView {
+  /** self, the connected storage peers, and the departed ones still in their grace period */
+  members: PeerId[]
+  /** ids of the members that are connected now (self included) */
+  live: Set<string>
+  /** ids of the departed members still in their grace period, with when they left */
+  departed: Map<string, number>
 }
 
 export class Membership {
@@ -25,6 +37,8 @@ export class Membership {
   private readonly lookupTimeoutMs: number
   private lastLookup = 0
   private readonly members = new Map<string, PeerId>()
+  private readonly departed = new Map<string, { peer: PeerId, at: number }>()
+  private readonly now: () => number
   private topologyId?: string
   private readonly listeners = new Set<(peer: PeerId, joined: boolean) => void>()
 
@@ -32,6 +46,7 @@ export class Membership {
     this.libp2p = init.libp2p
     this.protocol = init.protocol ?? BLOCK_PROTOCOL
     this.lookupTimeoutMs = init.lookupTimeoutMs ?? 5000
+    this.now = init.now ?? Date.now
   }
 
   async start (): Promise<void> {
@@ -44,6 +59,7 @@ export class Membership {
   stop (): void {
     if (this.topologyId != null) this.libp2p.unregister(this.topologyId)
     this.members.clear()
+    this.departed.clear()
   }
 
   get self (): PeerId {
@@ -53,6 +69,25 @@ export class Membership {
   /** Connected storage peers (not self). */
   peers (): PeerId[] {
     return [...this.members.values()]
+  }
+
+  /**
+   * The members for repair: a member that left stays in it for `graceMs`, so
+   * a restart or a short outage does not make others copy its blocks.
+   */
+  repairView (graceMs: number): RepairView {
+    const now = this.now()
+    const departed = new Map<string, number>()
+    const members = [this.self, ...this.members.values()]
+    for (const [key, d] of this.departed) {
+      if (now - d.at >= graceMs) {
+        this.departed.delete(key)
+        continue
+      }
+      departed.set(key, d.at)
+      members.push(d.peer)
+    }
+    return { members, live: new Set([this.self.toString(), ...this.members.keys()]), departed }
   }
 
   /** Called with (peer, true) when a storage peer connects, (peer, false) when it leaves. */
@@ -97,8 +132,13 @@ export class Membership {
   private update (peer: PeerId, joined: boolean): void {
     const key = peer.toString()
     if (joined === this.members.has(key)) return
-    if (joined) this.members.set(key, peer)
-    else this.members.delete(key)
+    if (joined) {
+      this.members.set(key, peer)
+      this.departed.delete(key)
+    } else {
+      this.members.delete(key)
+      this.departed.set(key, { peer, at: this.now() })
+    }
     for (const l of this.listeners) l(peer, joined)
   }
 }

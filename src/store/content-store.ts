@@ -316,6 +316,35 @@ export class ContentStore {
     return this.metadata.release(cid.multihash.bytes)
   }
 
+  /**
+   * Removes those of `cids` that no pin covers and that are not held (a
+   * replica handed off), under the same exclusive lock as GC; the bytes freed.
+   */
+  async drop (cids: CID[], options: AbortOptions = {}): Promise<{ removedBlocks: number, freedBytes: number }> {
+    this.#notInSession('drop()')
+    this.#checkOpen()
+    const release = await this.#lock.acquire(true, options.signal)
+    let removedBlocks = 0
+    let freedBytes = 0
+    try {
+      this.#checkOpen()
+      this.#index.flush()
+      for (const cid of cids) {
+        const mh = cid.multihash.bytes
+        if (this.metadata.isProtected(mh) || !await this.#inner.has(cid)) continue
+        const size = this.metadata.blockSize(mh) ?? 0
+        await this.#inner.delete(cid)
+        this.metadata.removeBlocks([mh])
+        removedBlocks++
+        freedBytes += size
+      }
+      if (removedBlocks > 0) await this.#inner.sync()
+      return { removedBlocks, freedBytes }
+    } finally {
+      release()
+    }
+  }
+
   async isHeld (cid: CID): Promise<boolean> {
     this.#checkOpen()
     return this.metadata.getHeld(cid.multihash.bytes) != null

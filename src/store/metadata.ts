@@ -347,6 +347,12 @@ export class Metadata {
     return this.statement('SELECT 1 FROM blocks WHERE mh = ?').get(mh) != null
   }
 
+  /** The size of a stored block, by the index. */
+  blockSize (mh: Uint8Array): number | undefined {
+    const row = this.statement('SELECT size FROM blocks WHERE mh = ?').get(mh) as { size: number } | undefined
+    return row == null ? undefined : Number(row.size)
+  }
+
   /**
    * Stored blocks whose place in the keyspace (kad) is in [lo, hi) (hi
    * undefined: to the end), in kad order, after `after`, at most `limit`.
@@ -359,6 +365,26 @@ export class Metadata {
       ? this.statement(`SELECT kad, mh, size FROM blocks WHERE kad ${op} ? ORDER BY kad LIMIT ?`).all(from, limit)
       : this.statement(`SELECT kad, mh, size FROM blocks WHERE kad ${op} ? AND kad < ? ORDER BY kad LIMIT ?`).all(from, hi, limit)
     return (rows as Array<{ kad: Uint8Array, mh: Uint8Array, size: number }>).map(r => ({ kad: r.kad, mh: r.mh, size: Number(r.size) }))
+  }
+
+  /**
+   * Held blocks (held for the network, and stored) whose kad is in [lo, hi),
+   * in kad order, after `after`, at most `limit`.
+   */
+  heldInRange (lo: Uint8Array, hi: Uint8Array | undefined, options: { after?: Uint8Array, limit?: number } = {}): Array<{ kad: Uint8Array, mh: Uint8Array, size: number }> {
+    const op = options.after == null ? '>=' : '>'
+    const upper = hi == null ? '' : 'AND b.kad < ?2'
+    const rows = this.statement(`SELECT b.kad AS kad, b.mh AS mh, b.size AS size FROM blocks b JOIN held h ON h.mh = b.mh
+      WHERE b.kad ${op} ?1 ${upper} ORDER BY b.kad LIMIT ?3`).all(options.after ?? lo, hi ?? null, options.limit ?? -1) as Array<{ kad: Uint8Array, mh: Uint8Array, size: number }>
+    return rows.map(r => ({ kad: r.kad, mh: r.mh, size: Number(r.size) }))
+  }
+
+  /** Stored blocks in [lo, hi) that no pin covers and that are not held: cache. At most `limit`. */
+  unprotectedInRange (lo: Uint8Array, hi: Uint8Array | undefined, limit: number): Uint8Array[] {
+    const upper = hi == null ? '' : 'AND b.kad < ?2'
+    return (this.statement(`SELECT b.mh AS mh FROM blocks b WHERE b.kad >= ?1 ${upper}
+      AND NOT EXISTS (SELECT 1 FROM held h WHERE h.mh = b.mh) AND NOT EXISTS (SELECT 1 FROM pin_blocks p WHERE p.mh = b.mh)
+      ORDER BY b.kad LIMIT ?3`).all(lo, hi ?? null, limit) as Array<{ mh: Uint8Array }>).map(r => r.mh)
   }
 
   /** How many stored blocks, and their bytes, lie in [lo, hi). */

@@ -46,7 +46,8 @@ async function dagCids (node: ShoalNode, root: string): Promise<CID[]> {
 describe('integration: replication on 127.0.0.1', function () {
   this.timeout(120_000)
 
-  describe('five nodes, k = 3', () => {
+  // pushes on add, reads, stat and GC as they are without repair (test/integration/repair.spec.ts has repair)
+  describe('five nodes, k = 3, no repair', () => {
     let net: TestNetwork
     const logs: string[][] = []
 
@@ -55,7 +56,7 @@ describe('integration: replication on 127.0.0.1', function () {
         logs[i] = []
         return createLogger({ level: 'warn', write: (line) => { logs[i].push(line) } })
       })
-      net = await startNetwork(4, {}, loggers)
+      net = await startNetwork(4, {}, loggers, () => ({ repair: { enabled: false } }))
       await waitForMembership(net.nodes)
     })
     after(async () => { await net?.stop() })
@@ -87,7 +88,7 @@ describe('integration: replication on 127.0.0.1', function () {
     })
 
     it('a fifth node that holds none of it cats it byte-identical', async () => {
-      const e = await net.add()
+      const e = await net.add({}, undefined, { repair: { enabled: false } })
       await waitForMembership(net.nodes)
       const cids = await dagCids(net.nodes[0], cid)
       for (const block of cids) assert.equal(await e.store.blocks.has(block), false)
@@ -170,7 +171,7 @@ describe('integration: replication on 127.0.0.1', function () {
       // the reader joins after the add, so nothing was pushed to it (there is no repair
       // yet); the peer it will ask first (the nearest other member) becomes the liar
       const readerLogs: string[] = []
-      const reader = await net.add({}, createLogger({ level: 'warn', write: (line) => { readerLogs.push(line) } }))
+      const reader = await net.add({}, createLogger({ level: 'warn', write: (line) => { readerLogs.push(line) } }), { repair: { enabled: false } })
       await waitForMembership(net.nodes)
       assert.equal(await reader.store.blocks.has(block), false)
       const members = net.nodes.map(n => n.peerId)

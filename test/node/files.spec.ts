@@ -16,6 +16,7 @@ import { silentLogger } from '../../src/platform/logger.ts'
 import { BlockFetcher } from '../../src/replication/fetch.ts'
 import { Membership } from '../../src/replication/membership.ts'
 import { ReplicationPolicy } from '../../src/replication/policy.ts'
+import { BlockReplicaService } from '../../src/replication/service.ts'
 import { blockSessions } from '../../src/replication/sessions.ts'
 import type { BlockSessions } from '../../src/replication/sessions.ts'
 import { ContentStore } from '../../src/store/content-store.ts'
@@ -119,7 +120,8 @@ describe('node/Files', function () {
       }
     })
     // k = 3 with a quorum of 1: a lone node's adds succeed, and report the copies missing
-    const files = new Files({ store, fetcher, push: { membership, sessions }, policy: new ReplicationPolicy({ k: 3, writeQuorum: 1 }), logger: silentLogger })
+    const replicas = new BlockReplicaService({ libp2p, store, membership, sessions, fetcher, policy: new ReplicationPolicy({ k: 3, writeQuorum: 1 }) })
+    const files = new Files({ store, fetcher, replicas, logger: silentLogger })
     return { files, store }
   }
 
