@@ -97,6 +97,7 @@ export class BlockReplicaService {
   private readonly scrubWorker: Worker
   private unsubscribe?: () => void
   private userOps = 0
+  private startedAt = 0
 
   constructor (init: BlockReplicaInit) {
     this.init = init
@@ -135,7 +136,17 @@ export class BlockReplicaService {
       initialDelayMs: this.settings.settleMs ?? 1000,
       clock: this.clock,
       logger: this.log,
-      run: async (signal) => { await this.repair.pass(signal) }
+      run: async (signal) => {
+        // a node that just started does not know yet who holds what (its peers
+        // connect one by one): its own passes wait a grace period, and the others'
+        // passes bring it its share meanwhile
+        const wait = this.startedAt + this.settings.graceMs - this.clock.now()
+        if (wait > 0) {
+          this.repairWorker.trigger(wait)
+          return
+        }
+        await this.repair.pass(signal)
+      }
     })
     this.scrubWorker = new Worker({
       name: 'scrub',
@@ -184,6 +195,7 @@ export class BlockReplicaService {
         this.repairWorker.trigger(this.settings.graceMs + (this.settings.settleMs ?? 1000))
       }
     })
+    this.startedAt = this.clock.now()
     if (this.settings.enabled !== false) this.repairWorker.start()
     this.scrubWorker.start()
   }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import { createContext } from '../../src/names/dvv.ts'
 import { writeRecord } from '../../src/names/merge.ts'
 import { decodeRecord, encodeRecord, isTombstone } from '../../src/names/record.ts'
@@ -10,27 +9,13 @@ import { createLogger } from '../../src/platform/logger.ts'
 import { NameSession } from '../../src/protocols/name-sync.ts'
 import { closestPeers } from '../../src/replication/placement.ts'
 import { CIDS, testNode } from '../names/helpers.ts'
-import { startNetwork, waitForMembership } from '../helpers/nodes.ts'
+import { heal, partitionGater, split, startNetwork, waitForMembership } from '../helpers/nodes.ts'
 import type { TestNetwork } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/tmp.ts'
 
 const HOUR = 3_600_000
 const [X, Y, Z] = CIDS
 const W = 'bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq'
-
-/** A gater each node consults: peers in `blocked` can neither dial it nor be dialled. */
-function partitionGater (): { blocked: Set<string>, gater: ConnectionGater } {
-  const blocked = new Set<string>()
-  const deny = (peer: PeerId): boolean => blocked.has(peer.toString())
-  return {
-    blocked,
-    gater: {
-      denyDialPeer: deny,
-      denyInboundEncryptedConnection: deny,
-      denyOutboundEncryptedConnection: deny
-    }
-  }
-}
 
 /** The record `node` holds for `key` (undefined: none). */
 function held (node: ShoalNode, key: string): NameRecord | undefined {
@@ -47,24 +32,6 @@ function liveCids (node: ShoalNode, key: string): string[] {
 function replicasOf (key: string, nodes: ShoalNode[]): ShoalNode[] {
   const set = closestPeers(nameKey(key), nodes.map(n => n.peerId), 3).map(String)
   return nodes.filter(n => set.includes(n.peerId.toString()))
-}
-
-/** Cut every connection between the two groups and keep them cut. */
-async function split (groupA: ShoalNode[], groupB: ShoalNode[], gaters: Map<ShoalNode, Set<string>>): Promise<void> {
-  for (const [mine, theirs] of [[groupA, groupB], [groupB, groupA]]) {
-    for (const n of mine) for (const o of theirs) gaters.get(n)?.add(o.peerId.toString())
-  }
-  await Promise.all(groupA.flatMap(n => groupB.map(async o => { await n.libp2p.hangUp(o.peerId) })))
-  await waitFor(() => [...groupA, ...groupB].every(n => {
-    const group = groupA.includes(n) ? groupA : groupB
-    return n.membership.peers().every(p => group.some(g => g.peerId.equals(p))) && n.membership.peers().length === group.length - 1
-  }), 'the two groups to see only themselves', 20_000)
-}
-
-async function heal (groupA: ShoalNode[], groupB: ShoalNode[], gaters: Map<ShoalNode, Set<string>>): Promise<void> {
-  for (const s of gaters.values()) s.clear()
-  await Promise.all(groupB.flatMap(n => groupA.map(async o => { await n.libp2p.dial(o.peerId).catch(() => {}) })))
-  await waitForMembership([...groupA, ...groupB])
 }
 
 describe('integration: names on 127.0.0.1', function () {

@@ -168,8 +168,8 @@ describe('integration: replication on 127.0.0.1', function () {
       const bytes = randomBytes(1024)
       const added = await a.files.add(await source(bytes), { replicas: 4, quorum: 3 })
       const block = parseCid(added.cid)
-      // the reader joins after the add, so nothing was pushed to it (there is no repair
-      // yet); the peer it will ask first (the nearest other member) becomes the liar
+      // the reader joins after the add and repair is off here, so nothing was pushed to it;
+      // the peer it will ask first (the nearest other member) becomes the liar
       const readerLogs: string[] = []
       const reader = await net.add({}, createLogger({ level: 'warn', write: (line) => { readerLogs.push(line) } }), { repair: { enabled: false } })
       await waitForMembership(net.nodes)
