@@ -22,7 +22,7 @@ import { BlockFetcher } from '../replication/fetch.ts'
 import { Membership } from '../replication/membership.ts'
 import { ReplicationPolicy } from '../replication/policy.ts'
 import { BlockReplicaService } from '../replication/service.ts'
-import type { RepairSettings } from '../replication/service.ts'
+import type { RepairSettings, RepairStatus } from '../replication/service.ts'
 import { blockSessions } from '../replication/sessions.ts'
 import type { BlockSessions } from '../replication/sessions.ts'
 import { ContentStore } from '../store/content-store.ts'
@@ -59,6 +59,10 @@ export interface NodeHealth {
   dhtMode: 'client' | 'server'
   /** why the status is not ok, one sentence each */
   problems: string[]
+  /** blocks (and bytes) held here whose range has fewer live copies than k */
+  underReplicated: { blocks: number, bytes: number }
+  /** repair: a pass running now, and the bytes/s it moves */
+  repair: { running: boolean, rateBytesPerSecond: number }
 }
 
 export interface NodeInit {
@@ -262,6 +266,12 @@ export class ShoalNode {
       problems.push(`only ${storagePeers + 1} of the ${k} replicas of each block and name can be placed (${storagePeers} storage peer${storagePeers === 1 ? '' : 's'} connected)` +
         (storagePeers + 1 < writeQuorum ? `: writes, which need ${writeQuorum} confirmed copies, fail` : ': new data has fewer copies than configured'))
     }
+    const repair = this.replicas.status()
+    const under = repair.underReplicated
+    if (under.blocks > 0 && storagePeers + 1 >= k) {
+      problems.push(`${under.blocks} blocks (${under.bytes} bytes) held here have fewer than ${k} live copies: ` +
+        (repair.departed.length > 0 ? `${repair.departed.length} storage peer${repair.departed.length === 1 ? '' : 's'} left; repair copies them after the grace period` : 'repair is copying them'))
+    }
     const running = this.libp2p.status === 'started' ? (problems.length > 0 ? 'degraded' : 'ok') : undefined
     return {
       status: running ?? (this.libp2p.status === 'stopping' ? 'stopping' : 'starting'),
@@ -273,8 +283,22 @@ export class ShoalNode {
       quorum: writeQuorum,
       routingTable: this.routingTable().length,
       dhtMode: this.libp2p.services.dht.getMode(),
-      problems
+      problems,
+      underReplicated: { blocks: under.blocks, bytes: under.bytes },
+      repair: { running: repair.running, rateBytesPerSecond: repair.rateBytesPerSecond }
     }
+  }
+
+  /** What repair is doing, what it did, what is under-replicated, and scrub. */
+  repairStatus (): RepairStatus {
+    return this.replicas.status()
+  }
+
+  /** Start a repair pass now (or right after the one in progress). */
+  runRepair (): { started: boolean } {
+    if (this.replicas.status().running) return { started: false }
+    this.replicas.triggerRepair()
+    return { started: true }
   }
 
   /** Peer ids in the DHT routing table. */

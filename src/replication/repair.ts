@@ -79,6 +79,7 @@ export interface RepairReport {
 }
 
 export interface RepairProgress {
+  startedAt: number
   phase: 'claim' | 'sync' | 'handoff'
   peer?: string
   pushed: Moved
@@ -142,7 +143,7 @@ export class Repair {
     const report: RepairReport = {
       startedAt: this.init.now(), endedAt: 0, peers: 0, inSync: 0, pushed: { blocks: 0, bytes: 0 }, pulled: { blocks: 0, bytes: 0 }, handedOff: { blocks: 0, bytes: 0 }, claimed: 0, exchangedBytes: 0, failures: 0
     }
-    const progress: RepairProgress = { phase: 'claim', pushed: report.pushed, pulled: report.pulled, handedOff: report.handedOff }
+    const progress: RepairProgress = { startedAt: report.startedAt, phase: 'claim', pushed: report.pushed, pulled: report.pulled, handedOff: report.handedOff }
     this.current = progress
     try {
       const mine = ranges.filter(r => r.replicas.includes(this.self))

@@ -75,6 +75,8 @@ export interface RepairStatus {
   /** running a pass now */
   running: boolean
   current?: RepairProgress
+  /** bytes moved per second by the pass in progress, else by the last one */
+  rateBytesPerSecond: number
   last?: RepairReport
   totals: { passes: number, pushed: Moved, pulled: Moved, handedOff: Moved }
   /** held here in ranges with fewer live copies than k */
@@ -265,8 +267,12 @@ export class BlockReplicaService {
 
   status (): RepairStatus {
     const { view } = this.repair.ranges()
+    const pass = this.repair.current ?? this.repair.last
+    const seconds = pass == null ? 0 : (('endedAt' in pass && pass.endedAt > 0 ? pass.endedAt : this.clock.now()) - pass.startedAt) / 1000
+    const bytes = pass == null ? 0 : pass.pushed.bytes + pass.pulled.bytes
     return {
       running: this.repairWorker.running,
+      rateBytesPerSecond: seconds > 0 ? Math.round(bytes / seconds) : 0,
       ...(this.repair.current == null ? {} : { current: this.repair.current }),
       ...(this.repair.last == null ? {} : { last: this.repair.last }),
       totals: this.repair.totals,

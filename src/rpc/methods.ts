@@ -6,7 +6,7 @@ import { expectNoParams } from './jsonrpc.ts'
 import type { MethodTable } from './jsonrpc.ts'
 import { ParamReader } from './params.ts'
 
-export type NodeApi = Pick<ShoalNode, 'id' | 'peers' | 'health' | 'files' | 'names'>
+export type NodeApi = Pick<ShoalNode, 'id' | 'peers' | 'health' | 'files' | 'names' | 'repairStatus' | 'runRepair'>
 
 export function nodeMethods (node: NodeApi): MethodTable {
   const { files } = node
@@ -52,6 +52,14 @@ export function nodeMethods (node: NodeApi): MethodTable {
     'repo.stat': async (params) => {
       expectNoParams(params)
       return await files.repoStat()
+    },
+    'repair.status': (params) => {
+      expectNoParams(params)
+      return node.repairStatus()
+    },
+    'repair.run': (params) => {
+      expectNoParams(params)
+      return node.runRepair()
     },
     ...nameMethods(node)
   }

@@ -100,6 +100,11 @@ describe('integration: repair on 127.0.0.1', function () {
         net.nodes.splice(net.nodes.indexOf(v), 1)
       }
       const started = Date.now()
+      // during the grace period the survivors say what is under-replicated, and why
+      const reason = /blocks \(\d+ bytes\) held here have fewer than 3 live copies: 2 storage peers left; repair copies them after the grace period/
+      await waitFor(() => net.nodes.some(n => n.health().status === 'degraded' && n.health().underReplicated.blocks > 0 && reason.test(n.health().problems.join(' '))) &&
+        net.nodes.every(n => n.repairStatus().departed.length === 2),
+        'the survivors to see both gone, and one to report under-replicated blocks, and why', 5000, 50)
       await waitFor(async () => (await placement(files, net.nodes)).missing === 0, 'k = 3 live copies of every block', 30_000, 200)
       const took = Date.now() - started
       assert.ok(took >= GRACE - 200, `repair waited for the grace period (${took} ms)`)

@@ -3,6 +3,7 @@ import { jsonOption, repoOption } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
 import { formatTable, printJson } from '../io.ts'
+import { formatBytes } from '../progress.ts'
 
 export const healthCommand: Command = {
   name: 'health',
@@ -24,6 +25,8 @@ export const healthCommand: Command = {
       ['uptime', `${health.uptimeSeconds} s`],
       ['peers', `${health.peers} (${health.storagePeers} storing)`],
       ['replicas', `k=${health.replicas}, quorum ${health.quorum}`],
+      ['under-replicated', `${health.underReplicated.blocks} blocks (${formatBytes(health.underReplicated.bytes)})`],
+      ['repair', health.repair.running ? `running, ${formatBytes(health.repair.rateBytesPerSecond)}/s` : 'idle'],
       ['routing table', `${health.routingTable} peers`],
       ['dht mode', health.dhtMode]
     ]))
