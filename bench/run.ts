@@ -22,6 +22,8 @@ import { sha256Rate } from './measure/sha256.ts'
 import { shoalLarge } from './measure/shoal-large.ts'
 import { shoalReplicate } from './measure/shoal-replicate.ts'
 import { shoalLookup } from './measure/shoal-lookup.ts'
+import { shoalRepair } from './measure/shoal-repair.ts'
+import { shoalAntiEntropy } from './measure/shoal-anti-entropy.ts'
 import { writeRandomFile } from './lib/data.ts'
 import { helia } from './lib/helia-peer.ts'
 import { installExitHandlers, onProgramExit } from './lib/proc.ts'
@@ -49,7 +51,9 @@ export const MEASUREMENTS: Measurement[] = [
   copiesMeasurement(helia),
   shoalReplicate,
   shoalLarge,
-  shoalLookup
+  shoalLookup,
+  shoalRepair,
+  shoalAntiEntropy
 ]
 
 const started = Date.now()
@@ -104,10 +108,11 @@ async function main (): Promise<number> {
   const largeSize = positiveInt(values['large-size'], quick ? 128 : 2048, '--large-size') * MiB
   let measurements = MEASUREMENTS
   if (values.only != null) {
+    // a measurement's id, or a group's name (--only repair)
     const ids = values.only.split(',').map(s => s.trim())
-    const unknown = ids.filter(id => !MEASUREMENTS.some(m => m.id === id))
-    if (unknown.length > 0) throw new Error(`unknown measurement ${unknown.join(', ')}; known: ${MEASUREMENTS.map(m => m.id).join(', ')}`)
-    measurements = MEASUREMENTS.filter(m => ids.includes(m.id))
+    const unknown = ids.filter(id => !MEASUREMENTS.some(m => m.id === id || m.group === id))
+    if (unknown.length > 0) throw new Error(`unknown measurement ${unknown.join(', ')}; known: ${MEASUREMENTS.map(m => m.id).join(', ')}, or a group: ${[...new Set(MEASUREMENTS.map(m => m.group))].join(', ')}`)
+    measurements = MEASUREMENTS.filter(m => ids.includes(m.id) || ids.includes(m.group))
   }
   const command = `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`
 

@@ -57,8 +57,10 @@ export class ShoalDaemon implements StoragePeer {
   }
 
   /** Start `shoal daemon` on a fresh repo; resolves once its RPC port answers `node.id`. */
-  static async start (ctx: Pick<BenchContext, 'root' | 'scope' | 'newDir'>, name: string, bootstrap?: string, timeoutMs = 30_000): Promise<ShoalDaemon> {
+  static async start (ctx: Pick<BenchContext, 'root' | 'scope' | 'newDir'>, name: string, bootstrap?: string, timeoutMs = 30_000, config?: Record<string, unknown>): Promise<ShoalDaemon> {
     const repo = await ctx.newDir(`shoal-${name}`)
+    // settings of this run beyond the command line (the rest: the embedded defaults)
+    if (config != null) await fsp.writeFile(path.join(repo, 'config.json'), JSON.stringify(config))
     const args = ['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--log-level', 'warn']
     if (bootstrap != null) args.push('--bootstrap', bootstrap)
     const [command, ...pre] = shoalCommand(ctx.root)
@@ -87,8 +89,16 @@ export class ShoalDaemon implements StoragePeer {
     return new ShoalDaemon({ name, child, output, rpc: api.rpc, token: api.token, peerId: info.peerId, addresses: info.addresses })
   }
 
-  async call<T> (method: string, timeoutMs = 10_000): Promise<T> {
-    return await jsonRpc<T>(this.rpc, this.token, method, this.nextId++, timeoutMs)
+  async call<T> (method: string, timeoutMs = 10_000, params?: Record<string, unknown>): Promise<T> {
+    return await jsonRpc<T>(this.rpc, this.token, method, this.nextId++, timeoutMs, params)
+  }
+
+  /** Kill the process at once, as a crash would (SIGKILL). */
+  async kill (): Promise<void> {
+    if (this.child.exitCode != null || this.child.signalCode != null) return
+    const exited = new Promise(resolve => this.child.once('exit', resolve))
+    this.child.kill('SIGKILL')
+    await exited
   }
 
   /** Wait until `peerId` is among this daemon's connected peers. */
@@ -212,8 +222,8 @@ async function collect (res: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
-async function jsonRpc<T> (address: string, token: string, method: string, id: number, timeoutMs = 10_000): Promise<T> {
-  const body = JSON.stringify({ jsonrpc: '2.0', id, method })
+async function jsonRpc<T> (address: string, token: string, method: string, id: number, timeoutMs = 10_000, params?: Record<string, unknown>): Promise<T> {
+  const body = JSON.stringify({ jsonrpc: '2.0', id, method, ...(params == null ? {} : { params }) })
   const [host, port] = splitHostPort(address)
   const text = await new Promise<string>((resolve, reject) => {
     const req = http.request({
