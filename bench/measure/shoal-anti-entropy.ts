@@ -45,13 +45,6 @@ export const shoalAntiEntropy: Measurement = {
     const nodes: ShoalLibp2p[] = []
     const metas = [Metadata.open(':memory:'), Metadata.open(':memory:')]
     try {
-      for (let i = 0; i < 2; i++) {
-        const node = await createNetwork({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
-        await node.start()
-        nodes.push(node)
-      }
-      const [a, b] = nodes
-      await b.dial(a.getMultiaddrs()[0])
       const rows: Array<{ mh: Uint8Array, size: number }> = []
       for (let i = 0; i < count; i++) {
         rows.push({ mh: multihash(i), size: 262_144 })
@@ -61,6 +54,14 @@ export const shoalAntiEntropy: Measurement = {
         }
       }
       ctx.log(`indexed ${count} blocks on each side`)
+      // (the nodes start after the indexing, which holds the event loop for a while)
+      for (let i = 0; i < 2; i++) {
+        const node = await createNetwork({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+        await node.start()
+        nodes.push(node)
+      }
+      const [a, b] = nodes
+      await b.dial(a.getMultiaddrs()[0])
       // four other members, drawn until the two nodes are neighbours (share a range)
       let shared: ReturnType<typeof responsibilityRanges> = []
       for (let tries = 0; shared.length === 0; tries++) {

@@ -71,9 +71,9 @@ export interface RangeSummary {
 
 /** What the server needs: summaries and keys of the blocks it stores. */
 export interface RangeSyncStore {
-  summary(range: KeyRange): RangeSummary
+  summary(range: KeyRange): Promise<RangeSummary>
   /** multihashes of the blocks in `range`, in kad order, after the kad `after`, at most `limit` */
-  keys(range: KeyRange, after: Uint8Array | undefined, limit: number): Uint8Array[]
+  keys(range: KeyRange, after: Uint8Array | undefined, limit: number): Promise<Uint8Array[]>
 }
 
 /** The digest of a list of summaries: sha2-256 of each (hash, count as 8 bytes), in order. */
@@ -179,10 +179,11 @@ export function rangeSyncHandler (init: { store: RangeSyncStore, limits?: Partia
     decode: (frame) => decodeRequest(frame, limits),
     answer: async (request) => {
       if (request.t === 'keys') {
-        const k = store.keys(request.r, request.a, limits.maxKeys + 1)
+        const k = await store.keys(request.r, request.a, limits.maxKeys + 1)
         return [toWire({ t: 'keys', id: request.id, k: k.slice(0, limits.maxKeys), m: k.length > limits.maxKeys })]
       }
-      const summaries = request.r.map(r => store.summary(r))
+      const summaries: RangeSummary[] = []
+      for (const r of request.r) summaries.push(await store.summary(r))
       if (request.x != null && Buffer.from(summaryDigest(summaries)).equals(request.x)) return [toWire({ t: 'sums', id: request.id, x: true })]
       return [toWire({ t: 'sums', id: request.id, h: summaries.map(s => s.hash), n: summaries.map(s => s.count) })]
     },

@@ -25,26 +25,34 @@ export interface RemoteRanges {
   keys(range: KeyRange, after?: Uint8Array, options?: { signal?: AbortSignal }): Promise<{ keys: Uint8Array[], more: boolean }>
 }
 
-/** Summaries and keys of what the store holds, from its kad index. */
+/** Rows of the kad index read at a time; the event loop runs between pages. */
+const PAGE = 2048
+
+/**
+ * Summaries and keys of what the store holds, from its kad index, a page at
+ * a time with a turn of the event loop between pages: a range of a million
+ * blocks takes a while to summarise, and the node serves everyone meanwhile.
+ */
 export function storeRanges (meta: Pick<Metadata, 'blocksInRange'>): RangeSyncStore {
   return {
-    summary: (range) => {
+    summary: async (range) => {
       const hash = new Uint8Array(KEY_BYTES)
       let count = 0
       const hi = rangeEnd(range)
       let after: Uint8Array | undefined
       while (true) {
-        const page = meta.blocksInRange(range.lo, hi, { after, limit: 4096 })
+        const page = meta.blocksInRange(range.lo, hi, { after, limit: PAGE })
         for (const { kad } of page) {
           for (let i = 0; i < KEY_BYTES; i++) hash[i] ^= kad[i]
         }
         count += page.length
-        if (page.length < 4096) break
+        if (page.length < PAGE) break
         after = page[page.length - 1].kad
+        await new Promise(resolve => setImmediate(resolve))
       }
       return { hash, count }
     },
-    keys: (range, after, limit) => meta.blocksInRange(range.lo, rangeEnd(range), { after, limit }).map(r => r.mh)
+    keys: async (range, after, limit) => meta.blocksInRange(range.lo, rangeEnd(range), { after, limit }).map(r => r.mh)
   }
 }
 
@@ -72,7 +80,7 @@ export async function * differences (ranges: KeyRange[], local: RangeSyncStore, 
   if (ranges.length === 0) return
   const { signal } = options
   const maxRanges = options.maxRanges ?? 4096
-  const mine = ranges.map(r => local.summary(r))
+  const mine = await summarise(ranges, local)
   const first = await remote.summaries(ranges.slice(0, maxRanges), ranges.length <= maxRanges ? summaryDigest(mine) : undefined, { signal })
   if (first === 'same') return
   const theirs = ranges.length <= maxRanges ? first : [...first, ...await remoteSummaries(ranges.slice(maxRanges), remote, maxRanges, signal)]
@@ -88,8 +96,15 @@ export async function * differences (ranges: KeyRange[], local: RangeSyncStore, 
     }
     if (refine.length === 0) break
     const remoteSubs = await remoteSummaries(refine, remote, maxRanges, signal)
-    level = refine.map((range, i) => ({ range, mine: local.summary(range), theirs: remoteSubs[i] })).filter(differs)
+    const mineSubs = await summarise(refine, local)
+    level = refine.map((range, i) => ({ range, mine: mineSubs[i], theirs: remoteSubs[i] })).filter(differs)
   }
+}
+
+async function summarise (ranges: KeyRange[], local: RangeSyncStore): Promise<RangeSummary[]> {
+  const out: RangeSummary[] = []
+  for (const r of ranges) out.push(await local.summary(r))
+  return out
 }
 
 function differs (d: { mine: RangeSummary, theirs: RangeSummary }): boolean {
@@ -108,7 +123,7 @@ async function remoteSummaries (ranges: KeyRange[], remote: RemoteRanges, maxRan
 
 /** One leaf: both key lists (only the non-empty ones are asked for), compared. */
 async function keyDifference (range: KeyRange, mineCount: number, theirsCount: number, local: RangeSyncStore, remote: RemoteRanges, options: DifferenceOptions): Promise<RangeDifference> {
-  const mine = mineCount === 0 ? [] : localKeys(range, local, options.kadOf)
+  const mine = mineCount === 0 ? [] : await localKeys(range, local, options.kadOf)
   const theirs: Uint8Array[] = []
   if (theirsCount > 0) {
     let after: Uint8Array | undefined
@@ -129,11 +144,11 @@ async function keyDifference (range: KeyRange, mineCount: number, theirsCount: n
   }
 }
 
-function localKeys (range: KeyRange, local: RangeSyncStore, kadOf: (mh: Uint8Array) => Uint8Array): Uint8Array[] {
+async function localKeys (range: KeyRange, local: RangeSyncStore, kadOf: (mh: Uint8Array) => Uint8Array): Promise<Uint8Array[]> {
   const out: Uint8Array[] = []
   let after: Uint8Array | undefined
   while (true) {
-    const page = local.keys(range, after, 4096)
+    const page = await local.keys(range, after, 4096)
     out.push(...page)
     if (page.length < 4096) return out
     after = kadOf(page[page.length - 1])

@@ -9,14 +9,16 @@
  * 2. Claim: the blocks this node stores in its own ranges are held (GC keeps
  *    them), cache included: they are replicas now.
  * 3. Anti-entropy with every live neighbour, over the ranges both hold
- *    (anti-entropy.ts): what the neighbour lacks is pushed, what this node
- *    lacks is pulled. A node that joins receives its share this way, and the
- *    member that replaces one that left gets its copies.
+ *    (anti-entropy.ts): what this node lacks is pulled. Only pulled: the
+ *    neighbour pulls what it lacks in its own pass, so a block is copied
+ *    once, by the node that needs it, not once by each holder. The member
+ *    that replaces one that left gets its copies this way, as does a node
+ *    that lost a copy.
  * 4. Hand-off: blocks held here in ranges this node is no longer a member of
- *    are pushed to the members that lack them, then released and dropped
- *    once every member of the range confirms it holds them (pinned blocks
- *    stay). Nothing is dropped while a member of the range is in its grace
- *    period.
+ *    are pushed to the members that lack them (a node that joins receives
+ *    its share this way, at once), then released and dropped once every
+ *    member of the range confirms it holds them (pinned blocks stay).
+ *    Nothing is dropped while a member of the range is in its grace period.
  *
  * Block transfers go through one RateLimiter (bytes/s) and wait while user
  * requests are in flight (a bounded wait: repair slows down, never stops).
@@ -211,7 +213,7 @@ export class Repair {
     }
   }
 
-  /** Anti-entropy with one neighbour over the ranges both hold; true when they were in sync. */
+  /** Anti-entropy with one neighbour over the ranges both hold, pulling what this node lacks; true when they were in sync. */
   private async syncWith (peer: PeerId, shared: Range[], report: RepairReport, signal: AbortSignal): Promise<boolean> {
     const local = storeRanges(this.init.store.metadata)
     return await this.init.rangeSessions.call(peer, async session => {
@@ -220,7 +222,7 @@ export class Repair {
       try {
         for await (const diff of differences(shared, local, session, { signal, kadOf })) {
           inSync = false
-          if (diff.missingThere.length > 0) await this.push(peer, diff.missingThere, report.pushed, signal)
+          // what the peer lacks, it pulls itself
           if (diff.missingHere.length > 0) await this.pull(peer, diff.missingHere, report.pulled, signal)
         }
       } finally {

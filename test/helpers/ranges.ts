@@ -12,7 +12,7 @@ export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 export function arrayStore (mhs: Uint8Array[]): RangeSyncStore {
   const entries = mhs.map(mh => ({ mh, kad: kadOf(mh) })).sort((a, b) => Buffer.compare(a.kad, b.kad))
   return {
-    summary: (range) => {
+    summary: async (range) => {
       const hash = new Uint8Array(32)
       let count = 0
       for (const e of entries) {
@@ -22,7 +22,7 @@ export function arrayStore (mhs: Uint8Array[]): RangeSyncStore {
       }
       return { hash, count }
     },
-    keys: (range, after, limit) => entries.filter(e => inRange(e.kad, range) && (after == null || Buffer.compare(e.kad, after) > 0)).slice(0, limit).map(e => e.mh)
+    keys: async (range, after, limit) => entries.filter(e => inRange(e.kad, range) && (after == null || Buffer.compare(e.kad, after) > 0)).slice(0, limit).map(e => e.mh)
   }
 }
 
@@ -34,14 +34,14 @@ export function directRemote (store: RangeSyncStore, pageKeys = 1024): RemoteRan
     summariesSent: 0,
     summaries: async (ranges: KeyRange[], digest?: Uint8Array): Promise<'same' | RangeSummary[]> => {
       remote.requests++
-      const sums = ranges.map(r => store.summary(r))
+      const sums = await Promise.all(ranges.map(async r => await store.summary(r)))
       if (digest != null && Buffer.from(summaryDigest(sums)).equals(digest)) return 'same'
       remote.summariesSent += sums.length
       return sums
     },
     keys: async (range: KeyRange, after?: Uint8Array): Promise<{ keys: Uint8Array[], more: boolean }> => {
       remote.requests++
-      const k = store.keys(range, after, pageKeys + 1)
+      const k = await store.keys(range, after, pageKeys + 1)
       remote.keysSent += Math.min(k.length, pageKeys)
       return { keys: k.slice(0, pageKeys), more: k.length > pageKeys }
     }

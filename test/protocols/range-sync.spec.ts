@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import { ProtocolError } from '../../src/errors.ts'
 import type { ShoalLibp2p } from '../../src/net/libp2p.ts'
@@ -7,32 +6,12 @@ import { decodeFrameBody, encodeFrame } from '../../src/protocols/codec.ts'
 import {
   decodeRequest, decodeResponse, DEFAULT_RANGE_SYNC_LIMITS, RANGE_SYNC_PROTOCOL, RangeSession, rangeSyncHandler, summaryDigest, toWire
 } from '../../src/protocols/range-sync.ts'
-import type { KeyRange, RangeRequest, RangeResponse, RangeSyncStore } from '../../src/protocols/range-sync.ts'
-import { inRange } from '../../src/replication/ranges.ts'
+import type { KeyRange, RangeRequest, RangeResponse } from '../../src/protocols/range-sync.ts'
 import { connectedPair } from '../helpers/libp2p.ts'
+import { arrayStore, kadOf, randomMultihash } from '../helpers/ranges.ts'
 
 const L = DEFAULT_RANGE_SYNC_LIMITS
-const kadOf = (mh: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(mh).digest())
 
-/** A store of the given multihashes, summarised the way the node does. */
-function arrayStore (mhs: Uint8Array[]): RangeSyncStore {
-  const entries = mhs.map(mh => ({ mh, kad: kadOf(mh) })).sort((a, b) => Buffer.compare(a.kad, b.kad))
-  return {
-    summary: (range) => {
-      const hash = new Uint8Array(32)
-      let count = 0
-      for (const e of entries) {
-        if (!inRange(e.kad, range)) continue
-        for (let i = 0; i < 32; i++) hash[i] ^= e.kad[i]
-        count++
-      }
-      return { hash, count }
-    },
-    keys: (range, after, limit) => entries.filter(e => inRange(e.kad, range) && (after == null || Buffer.compare(e.kad, after) > 0)).slice(0, limit).map(e => e.mh)
-  }
-}
-
-const mhOf = (): Uint8Array => Uint8Array.from([0x12, 0x20, ...randomBytes(32)])
 const WHOLE: KeyRange = { lo: new Uint8Array(32), depth: 0 }
 const half = (bit: 0 | 1): KeyRange => ({ lo: Uint8Array.from([bit << 7, ...new Uint8Array(31)]), depth: 1 })
 
@@ -82,7 +61,7 @@ describe('protocols: range sync', () => {
     this.timeout(30_000)
     let a: ShoalLibp2p
     let b: ShoalLibp2p
-    const held = Array.from({ length: 2500 }, mhOf)
+    const held = Array.from({ length: 2500 }, randomMultihash)
     const store = arrayStore(held)
 
     before(async () => {
@@ -95,12 +74,12 @@ describe('protocols: range sync', () => {
       const session = new RangeSession(await b.dialProtocol(a.peerId, RANGE_SYNC_PROTOCOL), a.peerId)
       try {
         const ranges = [half(0), half(1)]
-        const mine = ranges.map(r => store.summary(r))
+        const mine = await Promise.all(ranges.map(async r => await store.summary(r)))
         assert.equal(await session.summaries(ranges, summaryDigest(mine)), 'same')
-        const other = arrayStore(held.slice(1)).summary(WHOLE)
+        const other = await arrayStore(held.slice(1)).summary(WHOLE)
         const theirs = await session.summaries([WHOLE], summaryDigest([other]))
         assert.notEqual(theirs, 'same')
-        assert.deepEqual(theirs, [store.summary(WHOLE)])
+        assert.deepEqual(theirs, [await store.summary(WHOLE)])
         assert.equal((theirs as Array<{ count: number }>)[0].count, held.length)
         // every key, a page at a time
         const got: Uint8Array[] = []
