@@ -160,10 +160,11 @@ export class Worker {
 }
 
 /**
- * A token bucket over bytes: `take(n)` waits while earlier takes are still
- * being paid for, then takes n (possibly going into debt), so a request
- * larger than the burst never waits forever and the average stays at the
- * rate.
+ * A token bucket over bytes: `take(n)` waits until n bytes are in the
+ * bucket (or a full bucket, for n above the burst, which then goes into
+ * debt that the next takes wait out), so the average stays at the rate and
+ * a request larger than the burst never waits forever. `refund` gives back
+ * what was taken and not used (a transfer smaller than estimated).
  */
 export class RateLimiter {
   private readonly bytesPerSecond: number
@@ -182,12 +183,18 @@ export class RateLimiter {
 
   async take (bytes: number, signal?: AbortSignal): Promise<void> {
     if (!Number.isFinite(this.bytesPerSecond)) return
+    const need = Math.min(bytes, this.burst)
     this.refill()
-    while (this.tokens < 0) {
-      await sleep(Math.ceil(-this.tokens * 1000 / this.bytesPerSecond), { clock: this.clock, signal })
+    while (this.tokens < need) {
+      await sleep(Math.ceil((need - this.tokens) * 1000 / this.bytesPerSecond), { clock: this.clock, signal })
       this.refill()
     }
     this.tokens -= bytes
+  }
+
+  refund (bytes: number): void {
+    this.refill()
+    this.tokens = Math.min(this.burst, this.tokens + bytes)
   }
 
   private refill (): void {

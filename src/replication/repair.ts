@@ -44,6 +44,8 @@ import type { BlockSessions } from './sessions.ts'
 const MAX_PUT_BYTES = 3 * 1024 * 1024
 /** blocks per PUT, GET and hand-off batch */
 const BATCH = 64
+/** what a pulled block is taken to weigh before it arrives (a 256 KiB chunk) */
+const ESTIMATED_BLOCK_BYTES = 256 * 1024
 
 export interface RepairInit {
   policy: { k: number }
@@ -52,6 +54,8 @@ export interface RepairInit {
   sessions: BlockSessions
   rangeSessions: SessionPool<RangeSession>
   limiter: RateLimiter
+  /** the limiter's burst: pull batches are no larger */
+  burstBytes: number
   /** a member that left counts as a holder for this long (ms) */
   graceMs: number
   /** resolves when no user request is in flight (or after a bounded wait) */
@@ -276,12 +280,18 @@ export class Repair {
   /** Fetches `mhs` from `peer`, stores and holds them. */
   private async pull (peer: PeerId, mhs: Uint8Array[], moved: Moved, signal: AbortSignal): Promise<void> {
     const { store, sessions, limiter } = this.init
-    for (let i = 0; i < mhs.length && !signal.aborted; i += BATCH) {
-      const cids = mhs.slice(i, i + BATCH).map(cidOf)
+    // the rate is paid before each GET, for blocks of at most a chunk's size
+    // (the difference is given back), in batches no larger than the limiter's burst
+    const batch = Math.max(1, Math.min(BATCH, Math.floor(this.init.burstBytes / ESTIMATED_BLOCK_BYTES)))
+    for (let i = 0; i < mhs.length && !signal.aborted; i += batch) {
+      const cids = mhs.slice(i, i + batch).map(cidOf)
       await this.init.yieldToUsers(signal)
+      const estimate = cids.length * ESTIMATED_BLOCK_BYTES
+      await limiter.take(estimate, signal)
       const got = (await sessions.call(peer, async s => await s.get(cids, { signal }), { signal })).filter(g => g.bytes != null)
       const bytes = got.reduce((n, g) => n + (g.bytes?.byteLength ?? 0), 0)
-      await limiter.take(bytes, signal)
+      if (bytes < estimate) limiter.refund(estimate - bytes)
+      else await limiter.take(bytes - estimate, signal)
       await store.writeSession(async () => {
         for (const g of got) await store.blocks.put(g.cid, g.bytes as Uint8Array, { verified: true })
         await store.holdMany(got.map(g => g.cid))

@@ -111,15 +111,17 @@ export class BlockReplicaService {
       open: async (peer, { signal }) => new RangeSession(await libp2p.dialProtocol(peer, RANGE_SYNC_PROTOCOL, { signal }), peer, { idleCloseMs: init.sessionIdleTimeoutMs })
     })
     const now = (): number => this.clock.now()
+    const burstBytes = Math.min(this.settings.bytesPerSecond, 8 * 1024 * 1024)
     this.repair = new Repair({
       policy: init.policy,
       membership: init.membership,
       store: init.store,
       sessions: init.sessions,
       rangeSessions: this.rangeSessions,
-      limiter: new RateLimiter({ bytesPerSecond: this.settings.bytesPerSecond, burst: Math.min(this.settings.bytesPerSecond, 8 * 1024 * 1024), clock: this.clock }),
+      limiter: new RateLimiter({ bytesPerSecond: this.settings.bytesPerSecond, burst: burstBytes, clock: this.clock }),
+      burstBytes,
       graceMs: this.settings.graceMs,
-      yieldToUsers: async (signal) => { await this.yieldToUsers(signal) },
+      yieldToUsers: async (signal) => { await this.waitForUsers(signal) },
       now,
       logger: this.log.child('repair')
     })
@@ -230,8 +232,8 @@ export class BlockReplicaService {
     }
   }
 
-  private async yieldToUsers (signal: AbortSignal): Promise<void> {
-    // at most 2 s per batch: repair slows down under load, it never stops
+  /** Resolves when no user request is in flight, or after 2 s: repair slows down under load, it never stops. */
+  async waitForUsers (signal: AbortSignal): Promise<void> {
     for (let waited = 0; this.userOps > 0 && waited < 2000; waited += 25) await sleep(25, { clock: this.clock, signal })
   }
 

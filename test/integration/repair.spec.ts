@@ -198,4 +198,28 @@ describe('integration: repair on 127.0.0.1', function () {
       assert.ok(c.replicas.status().totals.pulled.blocks + d.replicas.status().totals.pulled.blocks + a.replicas.status().totals.pushed.blocks + b.replicas.status().totals.pushed.blocks > 0)
     })
   })
+
+  describe('limits: repair traffic is capped', () => {
+    let net: TestNetwork
+    before(async () => {
+      net = await startNetwork(4, {}, [], () => ({ repair: { ...REPAIR, bytesPerSecond: MiB } }))
+      await waitForMembership(net.nodes)
+    })
+    after(async () => { await net?.stop() })
+
+    it('each node pulls at most the configured bytes per second', async () => {
+      const files = await addFiles([net.nodes[0]], 24 * MiB)
+      const victim = net.nodes[3]
+      await victim.stop()
+      net.nodes.splice(3, 1)
+      await waitFor(async () => (await placement(files, net.nodes)).missing === 0, 'k = 3 live copies of every block', 60_000, 200)
+      const passes = net.nodes.map(n => n.repairStatus().last).filter(p => p != null && p.pulled.bytes >= 2 * MiB)
+      assert.ok(passes.length > 0, 'a survivor pulled 2 MiB or more')
+      for (const p of passes) {
+        // one burst (1 MiB) ahead, then 1 MiB/s
+        const seconds = (p!.endedAt - p!.startedAt) / 1000
+        assert.ok(seconds >= (p!.pulled.bytes - MiB) / MiB - 0.2, `${p!.pulled.bytes} bytes in ${seconds} s`)
+      }
+    })
+  })
 })

@@ -103,17 +103,22 @@ describe('platform/worker: the background work contract (fake clock)', () => {
     await clock.advance(1000)
     await taking
     // the burst, then one take every 100 ms: 100 bytes per 100 ms
-    assert.deepEqual(done, [0, 0, 100, 200, 300])
-    // one request far above the burst goes through at once and is paid for by the next
+    assert.deepEqual(done, [0, 100, 200, 300, 400])
+    // one request far above the burst goes through with a full bucket and is paid for by the next
     const big = limiter.take(10_000)
-    await clock.advance(0)
+    await clock.advance(100)
     await big
     const before = clock.now()
     let after = 0
     const next = limiter.take(1).then(() => { after = clock.now() })
     await clock.advance(20_000)
     await next
-    // (the burst refilled meanwhile paid 100 of it)
-    assert.equal(after - before, 9900)
+    // 9900 in debt, 100 ms of it paid before `before`, and one byte more
+    assert.equal(after - before, 9801)
+    // what was taken and not used comes back
+    limiter.refund(100)
+    const quick = limiter.take(100)
+    await clock.advance(0)
+    await quick
   })
 })
