@@ -81,7 +81,10 @@ describe(`e2e: repair after SIGKILL (${shoalCommand().join(' ')})`, function () 
       assert.equal(node.proc.child.exitCode, null)
       assert.ok(!node.proc.stderr().includes(ESCAPED_ERROR_MESSAGE), node.proc.stderr())
     }
-    const moved = await Promise.all(survivors.map(async n => (await json(['repair', 'status'], n)).totals.pushed.blocks))
+    const moved = await Promise.all(survivors.map(async n => {
+      const t = (await json(['repair', 'status'], n)).totals
+      return t.pushed.blocks + t.pulled.blocks
+    }))
     assert.ok(moved.some(n => n > 0), 'repair copied blocks')
   })
 })
