@@ -49,7 +49,7 @@ const ESTIMATED_BLOCK_BYTES = 256 * 1024
 
 export interface RepairInit {
   policy: { k: number }
-  membership: Pick<Membership, 'self' | 'repairView'>
+  membership: Pick<Membership, 'self' | 'repairView' | 'peers'>
   store: ContentStore
   sessions: BlockSessions
   rangeSessions: SessionPool<RangeSession>
@@ -107,6 +107,8 @@ export class Repair {
   /** since start */
   readonly totals = { passes: 0, pushed: { blocks: 0, bytes: 0 }, pulled: { blocks: 0, bytes: 0 }, handedOff: { blocks: 0, bytes: 0 } }
   private cached?: { signature: string, ranges: Range[] }
+  /** this pass has said in the log that it moves blocks */
+  private announced = false
 
   constructor (init: RepairInit) {
     this.init = init
@@ -146,6 +148,7 @@ export class Repair {
   async pass (signal: AbortSignal): Promise<RepairReport> {
     const { logger } = this.init
     const { view, ranges } = this.ranges()
+    this.announced = false
     const report: RepairReport = {
       startedAt: this.init.now(), endedAt: 0, peers: 0, inSync: 0, pushed: { blocks: 0, bytes: 0 }, pulled: { blocks: 0, bytes: 0 }, handedOff: { blocks: 0, bytes: 0 }, claimed: 0, exchangedBytes: 0, failures: 0
     }
@@ -170,7 +173,9 @@ export class Repair {
         } catch (err) {
           if (signal.aborted) break
           report.failures++
-          logger.warn('anti-entropy with a peer failed; it is retried next pass', { peer: id, error: (err as Error).message })
+          // a peer that left meanwhile is no news: its departure is handled as such
+          const gone = !this.init.membership.peers().some(p => p.toString() === id)
+          logger[gone ? 'debug' : 'warn']('anti-entropy with a peer failed; it is retried next pass', { peer: id, error: (err as Error).message })
         }
       }
       progress.peer = undefined
@@ -196,12 +201,12 @@ export class Repair {
         this.totals[key].bytes += report[key].bytes
       }
     }
-    const moved = report.pushed.blocks + report.pulled.blocks + report.handedOff.blocks
-    if (moved > 0) {
-      logger.info('repair moved blocks', {
-        pushed: report.pushed, pulled: report.pulled, handedOff: report.handedOff, peers: report.peers, ms: report.endedAt - report.startedAt
+    if (this.announced) {
+      logger.info('repair ended', {
+        pushed: report.pushed, pulled: report.pulled, handedOff: report.handedOff, peers: report.peers, failures: report.failures, ms: report.endedAt - report.startedAt
       })
     }
+    this.announced = false
     return report
   }
 
@@ -237,9 +242,17 @@ export class Repair {
     }, { signal })
   }
 
+  /** The first transfer of a pass says so in the log (the end of the pass says how much moved). */
+  private announce (what: string, peer: PeerId, blocks: number): void {
+    if (this.announced) return
+    this.announced = true
+    this.init.logger.info('repair started moving blocks', { first: what, peer: peer.toString(), blocks })
+  }
+
   /** Sends `mhs` (stored here) to `peer`; the ones it stored are counted in `moved`; which it acknowledged. */
   private async push (peer: PeerId, mhs: Uint8Array[], moved: Moved, signal: AbortSignal): Promise<Set<string>> {
     const { store, sessions, limiter } = this.init
+    this.announce('hand-off', peer, mhs.length)
     const acked = new Set<string>()
     let batch: Array<{ cid: CID, bytes: Uint8Array }> = []
     let size = 0
@@ -280,11 +293,15 @@ export class Repair {
   /** Fetches `mhs` from `peer`, stores and holds them. */
   private async pull (peer: PeerId, mhs: Uint8Array[], moved: Moved, signal: AbortSignal): Promise<void> {
     const { store, sessions, limiter } = this.init
+    this.announce('pull', peer, mhs.length)
     // the rate is paid before each GET, for blocks of at most a chunk's size
     // (the difference is given back), in batches no larger than the limiter's burst
     const batch = Math.max(1, Math.min(BATCH, Math.floor(this.init.burstBytes / ESTIMATED_BLOCK_BYTES)))
     for (let i = 0; i < mhs.length && !signal.aborted; i += batch) {
-      const cids = mhs.slice(i, i + batch).map(cidOf)
+      // a block pushed here meanwhile (by an add still in flight, say) is not fetched again
+      const cids: CID[] = []
+      for (const cid of mhs.slice(i, i + batch).map(cidOf)) if (!await store.blocks.has(cid)) cids.push(cid)
+      if (cids.length === 0) continue
       await this.init.yieldToUsers(signal)
       const estimate = cids.length * ESTIMATED_BLOCK_BYTES
       await limiter.take(estimate, signal)

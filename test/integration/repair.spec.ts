@@ -11,6 +11,7 @@ import { parseCid } from '../../src/content/blocks.ts'
 import type { BlockSource } from '../../src/content/blocks.ts'
 import { walkDag } from '../../src/content/dag.ts'
 import type { ShoalNode } from '../../src/node/node.ts'
+import { createLogger } from '../../src/platform/logger.ts'
 import { blockKey, closestPeers } from '../../src/replication/placement.ts'
 import type { RepairSettings } from '../../src/replication/service.ts'
 import { blockFile } from '../helpers/blocks.ts'
@@ -201,8 +202,10 @@ describe('integration: repair on 127.0.0.1', function () {
 
   describe('limits: repair traffic is capped', () => {
     let net: TestNetwork
+    const lines: string[] = []
     before(async () => {
-      net = await startNetwork(4, {}, [], () => ({ repair: { ...REPAIR, bytesPerSecond: MiB } }))
+      const loggers = Array.from({ length: 4 }, () => createLogger({ level: 'info', write: (line) => { lines.push(line) } }))
+      net = await startNetwork(4, {}, loggers, () => ({ repair: { ...REPAIR, bytesPerSecond: MiB } }))
       await waitForMembership(net.nodes)
     })
     after(async () => { await net?.stop() })
@@ -220,6 +223,9 @@ describe('integration: repair on 127.0.0.1', function () {
         const seconds = (p!.endedAt - p!.startedAt) / 1000
         assert.ok(seconds >= (p!.pulled.bytes - MiB) / MiB - 0.2, `${p!.pulled.bytes} bytes in ${seconds} s`)
       }
+      // the log says when repair starts moving blocks, and when it ends, with what it moved
+      assert.ok(lines.some(l => /INFO .*repair started moving blocks first=pull peer=12D3\S+ blocks=\d+/.test(l)), lines.join(''))
+      assert.ok(lines.some(l => /INFO .*repair ended pushed=.* pulled=\{"blocks":\d+,"bytes":\d+\}/.test(l)), lines.join(''))
     })
   })
 })
