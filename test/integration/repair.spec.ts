@@ -124,6 +124,8 @@ describe('integration: repair on 127.0.0.1', function () {
         const p = await placement(files, net.nodes)
         return p.missing === 0 && p.extra === 0
       }, 'every block on exactly its 3 nearest (and its adder)', 40_000, 300)
+      // pinned blocks stay where they are pinned: each adder still has all it added
+      for (const f of files) for (const block of f.blocks) assert.equal(await f.adder.store.blocks.has(block), true)
       const [a, b] = net.nodes.slice(-2)
       for (const joiner of [a, b]) {
         let share = 0
