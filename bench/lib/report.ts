@@ -94,6 +94,9 @@ function targets (r: BenchResults): Target[] {
   const copiesS = med(r, 'shoal-replicate', 'seconds')
   const copiesH = med(r, 'helia-copies', 'seconds')
   const largeS = med(r, 'shoal-large', 'peakRss')
+  const repairRatio = med(r, 'shoal-repair', 'ratio')
+  const inSync = med(r, 'shoal-anti-entropy', 'inSyncBytes')
+  const aeBlocks = med(r, 'shoal-anti-entropy', 'blocks')
   const unavailable = (id: string): boolean => find(r, id)?.status === 'unavailable'
   const failed = (...ids: string[]): boolean => ids.some(id => find(r, id)?.status === 'failed')
   const times = (v: number | undefined): string => v == null ? 'n/a' : `${fmt(v, 2)}x`
@@ -124,6 +127,24 @@ function targets (r: BenchResults): Target[] {
       offSize: r.largeSize === LARGE_REFERENCE_SIZE ? undefined : sizeLabel(r.largeSize),
       unavailable: unavailable('shoal-large'),
       failed: failed('shoal-large')
+    },
+    {
+      what: 'repair after a node dies copies at most what it held',
+      shoal: repairRatio,
+      show: v => v == null ? 'n/a' : `${fmt(v, 2)}x what it held`,
+      met: v => v <= 1.05,
+      unavailable: unavailable('shoal-repair'),
+      failed: failed('shoal-repair')
+    },
+    {
+      what: 'anti-entropy round when in sync ≤ 2 KB at 1 million blocks',
+      shoal: inSync,
+      show: v => v == null ? 'n/a' : `${fmt(v, 0)} B`,
+      met: v => v <= 2048,
+      note: aeBlocks == null || aeBlocks >= 1_000_000 ? undefined : `this run held ${fmt(aeBlocks, 0)} blocks`,
+      offSize: aeBlocks == null || aeBlocks >= 1_000_000 ? undefined : `${fmt(aeBlocks, 0)} blocks`,
+      unavailable: unavailable('shoal-anti-entropy'),
+      failed: failed('shoal-anti-entropy')
     }
   ]
 }
