@@ -128,7 +128,11 @@ export class BlockReplicaService {
     const stepMs = this.settings.scrubStepMs ?? 60_000
     this.scrub = new Scrub({
       store: init.store,
-      refetch: async (cid, o) => await init.fetcher.get(cid, { ...o, prefetch: false }),
+      // restored means on disk again, not only fetched (the fetcher caches in the background)
+      refetch: async (cid, o) => {
+        const bytes = await init.fetcher.get(cid, { ...o, prefetch: false })
+        await init.store.blocks.put(cid, bytes, { ...o, verified: true })
+      },
       periodMs: this.settings.scrubPeriodMs,
       stepMs,
       now,
