@@ -41,6 +41,18 @@ export interface ShoalConfig {
   repairBytesPerSecond: number
   /** scrub re-verifies every stored block once in this long, hours (0: no scrub) */
   scrubPeriodHours: number
+  /** peer ids allowed to connect (empty: every node that has the swarm key, or anyone without one) */
+  allowPeers: string[]
+  /** name prefixes (ending in "/") and the peer ids that alone may write under them; elsewhere any member may */
+  nameOwners: Record<string, string[]>
+  /** most bytes of blocks this node stores (0: no limit but the disk); beyond it adds and pushes fail with ERR_STORAGE_FULL */
+  storageMax: number
+  /** most connections open on the RPC port at once; more are closed at once */
+  rpcMaxConnections: number
+  /** an RPC request's headers must arrive within this long, and its body must send at least 1 KiB in every such period, s */
+  rpcReadTimeoutSeconds: number
+  /** most libp2p connections (peers) at once */
+  maxConnections: number
 }
 
 export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
@@ -56,7 +68,13 @@ export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
   repairGraceSeconds: 300,
   antiEntropyIntervalSeconds: 60,
   repairBytesPerSecond: 50_000_000,
-  scrubPeriodHours: 168
+  scrubPeriodHours: 168,
+  allowPeers: [],
+  nameOwners: {},
+  storageMax: 0,
+  rpcMaxConnections: 256,
+  rpcReadTimeoutSeconds: 10,
+  maxConnections: 300
 })
 
 /** The default write quorum for k replicas: a majority (k=3: 2). */
@@ -109,7 +127,7 @@ export function validateMultiaddr (value: string, what: string, requirePeerId = 
 }
 
 /** A peer id as libp2p prints it: base58 of an identity or sha2-256 multihash ("12D3KooW...", "Qm..."), or a CIDv1 of a libp2p key. */
-function isPeerId (text: string): boolean {
+export function isPeerId (text: string): boolean {
   try {
     const bytes = text.startsWith('1') || text.startsWith('Q') ? base58btc.baseDecode(text) : CID.parse(text).multihash.bytes
     const mh = Digest.decode(bytes)
@@ -160,7 +178,7 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
   const replicas = count('replicas', DEFAULT_CONFIG.replicas)
   const quorum = count('quorum', majority(replicas))
   if (quorum > replicas) throw new ConfigError(`Invalid ${source}: a "quorum" of ${quorum} can never be met with ${replicas} "replicas"`)
-  const number = (key: 'repairGraceSeconds' | 'antiEntropyIntervalSeconds' | 'repairBytesPerSecond' | 'scrubPeriodHours', min: number, max: number): number => {
+  const number = (key: 'repairGraceSeconds' | 'antiEntropyIntervalSeconds' | 'repairBytesPerSecond' | 'scrubPeriodHours' | 'storageMax' | 'rpcMaxConnections' | 'rpcReadTimeoutSeconds' | 'maxConnections', min: number, max: number): number => {
     const value = raw[key] ?? DEFAULT_CONFIG[key]
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
       throw new ConfigError(`Invalid ${source}: "${key}" must be a number from ${min} to ${max}`)
@@ -173,6 +191,22 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
       throw new ConfigError(`Invalid ${source}: "${key}" must be a whole number of milliseconds from 100 to 86400000`)
     }
     return value
+  }
+  const peerIds = (value: unknown, what: string): string[] => {
+    if (!Array.isArray(value) || value.some(v => typeof v !== 'string' || !isPeerId(v))) {
+      throw new ConfigError(`Invalid ${source}: ${what} must be a list of peer ids (e.g. "12D3KooW...")`)
+    }
+    return [...value] as string[]
+  }
+  const allowPeers = peerIds(raw.allowPeers ?? DEFAULT_CONFIG.allowPeers, '"allowPeers"')
+  const ownersRaw = raw.nameOwners ?? DEFAULT_CONFIG.nameOwners
+  if (typeof ownersRaw !== 'object' || ownersRaw == null || Array.isArray(ownersRaw)) {
+    throw new ConfigError(`Invalid ${source}: "nameOwners" must be an object of name prefixes to lists of peer ids, e.g. {"/team/": ["12D3KooW..."]}`)
+  }
+  const nameOwners: Record<string, string[]> = {}
+  for (const [prefix, owners] of Object.entries(ownersRaw)) {
+    if (!prefix.startsWith('/') || !prefix.endsWith('/')) throw new ConfigError(`Invalid ${source}: the "nameOwners" prefix "${prefix}" must start and end with "/" (e.g. "/team/")`)
+    nameOwners[prefix] = peerIds(owners, `the owners of "${prefix}" in "nameOwners"`)
   }
   return {
     listen,
@@ -187,7 +221,13 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
     repairGraceSeconds: number('repairGraceSeconds', 0, 30 * 86_400),
     antiEntropyIntervalSeconds: number('antiEntropyIntervalSeconds', 0.1, 86_400),
     repairBytesPerSecond: number('repairBytesPerSecond', 1024, 1e12),
-    scrubPeriodHours: number('scrubPeriodHours', 0, 24 * 365)
+    scrubPeriodHours: number('scrubPeriodHours', 0, 24 * 365),
+    allowPeers,
+    nameOwners,
+    storageMax: Math.floor(number('storageMax', 0, 2 ** 53)),
+    rpcMaxConnections: Math.floor(number('rpcMaxConnections', 1, 100_000)),
+    rpcReadTimeoutSeconds: number('rpcReadTimeoutSeconds', 0.1, 3600),
+    maxConnections: Math.floor(number('maxConnections', 1, 100_000))
   }
 }
 

@@ -13,6 +13,7 @@ import type { CliIO } from './io.ts'
 
 /** Loaded on demand, so that `shoal version` does not load libp2p. */
 const COMMANDS: Record<string, { summary: string, load: () => Promise<Command> }> = {
+  init: { summary: 'create a repo; --swarm-key for a private network', load: async () => (await import('./commands/init.ts')).initCommand },
   daemon: { summary: 'run a shoal node', load: async () => (await import('./commands/daemon.ts')).daemonCommand },
   id: { summary: 'show the node\'s peer id and addresses', load: async () => (await import('./commands/id.ts')).idCommand },
   peers: { summary: 'list connected peers', load: async () => (await import('./commands/peers.ts')).peersCommand },

@@ -1,7 +1,9 @@
 /**
  * Assembles the libp2p node: TCP, Noise, yamux, identify, ping, kad-dht on
  * shoal's own protocol (server mode, private and loopback addresses kept),
- * bootstrap peers and mDNS.
+ * bootstrap peers and mDNS; with a swarm key, libp2p's private-network
+ * protector (nodes without the key cannot complete a connection), and with
+ * an allow-list, a connection gater that refuses every other peer id.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -10,6 +12,7 @@ import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
+import { preSharedKey } from '@libp2p/pnet'
 import { ping } from '@libp2p/ping'
 import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -39,6 +42,12 @@ export interface NetworkInit {
   logger?: ComponentLogger
   /** which connections to refuse (tests partition networks with it) */
   connectionGater?: ConnectionGater
+  /** a private network's key (swarm-key.ts): only nodes with it connect */
+  psk?: Uint8Array
+  /** peer ids allowed to connect, each way (empty or absent: any) */
+  allowPeers?: string[]
+  /** most connections at once (libp2p's connection manager) */
+  maxConnections?: number
 }
 
 export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
@@ -53,11 +62,17 @@ export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 4 * 1024 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 } })],
     peerDiscovery,
-    // the default (5 inbound connections per second per host) stalls a cluster
-    // of daemons behind one address, or many on one box
-    connectionManager: { inboundConnectionThreshold: 100 },
+    ...(init.psk != null ? { connectionProtector: preSharedKey({ psk: init.psk }) } : {}),
+    connectionManager: {
+      // the default (5 inbound connections per second per host) stalls a cluster
+      // of daemons behind one address, or many on one box
+      inboundConnectionThreshold: 100,
+      maxConnections: init.maxConnections ?? 300,
+      // connections still in their handshake (a peer that stalls one holds a socket)
+      maxIncomingPendingConnections: 32
+    },
     logger: init.logger,
-    ...(init.connectionGater != null ? { connectionGater: init.connectionGater } : {}),
+    connectionGater: gater(init.connectionGater, init.allowPeers),
     services: {
       identify: identify(),
       ping: ping(),
@@ -72,6 +87,19 @@ export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
   })
   keepDiscoveredPeersConnected(node, init.maxAutoDialPeers ?? 64)
   return node
+}
+
+/** The tests' gater (if any), and the allow-list: every other peer is refused before any protocol runs. */
+function gater (base: ConnectionGater | undefined, allowPeers: string[] | undefined): ConnectionGater | undefined {
+  if (allowPeers == null || allowPeers.length === 0) return base
+  const allowed = new Set(allowPeers)
+  const refused = (peer: PeerId): boolean => !allowed.has(peer.toString())
+  return {
+    ...base,
+    denyDialPeer: async (peer) => refused(peer) || (await base?.denyDialPeer?.(peer) ?? false),
+    denyInboundEncryptedConnection: async (peer, conn) => refused(peer) || (await base?.denyInboundEncryptedConnection?.(peer, conn) ?? false),
+    denyOutboundEncryptedConnection: async (peer, conn) => refused(peer) || (await base?.denyOutboundEncryptedConnection?.(peer, conn) ?? false)
+  }
 }
 
 /**

@@ -10,6 +10,8 @@ import { AbortedError, ListenError } from '../errors.ts'
 import { createNetwork, routingTablePeers } from '../net/libp2p.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
+import { loadSwarmKey } from '../net/swarm-key.ts'
+import type { SwarmKey } from '../net/swarm-key.ts'
 import { NameService } from '../names/service.ts'
 import { NameStore } from '../names/storage.ts'
 import type { NameServiceOptions } from '../names/service.ts'
@@ -63,6 +65,8 @@ export interface NodeHealth {
   underReplicated: { blocks: number, bytes: number }
   /** repair: a pass running now, and the bytes/s it moves */
   repair: { running: boolean, rateBytesPerSecond: number }
+  /** private: only nodes with the same swarm key connect (fingerprint: to compare keys) */
+  network: { private: boolean, fingerprint?: string }
 }
 
 export interface NodeInit {
@@ -78,6 +82,8 @@ export interface NodeInit {
   names?: NameServiceOptions
   /** repair settings beyond the config (tests: short timers) */
   repair?: Partial<RepairSettings>
+  /** the private network's key; default: the repo's swarm.key, if any (null: none) */
+  swarmKey?: SwarmKey | null
 }
 
 interface Parts {
@@ -90,6 +96,7 @@ interface Parts {
   names: NameService
   config: ShoalConfig
   policy: ReplicationPolicy
+  swarmKey?: SwarmKey
   log: Logger
 }
 
@@ -107,6 +114,8 @@ export class ShoalNode {
   private readonly sessions: BlockSessions
   /** serves blocks, replicates adds, repairs, scrubs */
   readonly replicas: BlockReplicaService
+  /** the private network's key, when there is one */
+  readonly swarmKey?: SwarmKey
   private readonly log: Logger
   private startedAt = 0
 
@@ -120,6 +129,7 @@ export class ShoalNode {
     this.names = parts.names
     this.config = parts.config
     this.policy = parts.policy
+    this.swarmKey = parts.swarmKey
     this.log = parts.log
   }
 
@@ -129,6 +139,7 @@ export class ShoalNode {
     const identityFile = path.join(init.repoDir, 'identity.key')
     const { privateKey, created } = await loadOrCreateIdentity(identityFile)
     if (created) log.info('created a new identity key', { file: identityFile })
+    const swarmKey = init.swarmKey === undefined ? await loadSwarmKey(init.repoDir) : init.swarmKey ?? undefined
     const store = await ContentStore.open({
       dir: init.repoDir,
       logger: log.child('store'),
@@ -141,7 +152,10 @@ export class ShoalNode {
         bootstrap: init.config.bootstrap,
         mdns: init.config.mdns,
         dhtProtocol: init.dhtProtocol,
-        connectionGater: init.connectionGater
+        connectionGater: init.connectionGater,
+        psk: swarmKey?.psk,
+        allowPeers: init.config.allowPeers,
+        maxConnections: init.config.maxConnections
       })
       const membership = new Membership({ libp2p })
       const policy = new ReplicationPolicy({ k: init.config.replicas, writeQuorum: init.config.quorum })
@@ -192,7 +206,7 @@ export class ShoalNode {
         },
         logger: log.child('names')
       })
-      return new ShoalNode({ libp2p, store, membership, sessions, replicas, files, names, config: init.config, policy, log })
+      return new ShoalNode({ libp2p, store, membership, sessions, replicas, files, names, config: init.config, policy, swarmKey, log })
     } catch (err) {
       await store.close()
       throw err
@@ -218,7 +232,15 @@ export class ShoalNode {
       throw listenError(err)
     }
     this.startedAt = Date.now()
-    this.log.info('node started', { peerId: this.peerId.toString(), addresses: this.addresses() })
+    this.log.info('node started', {
+      peerId: this.peerId.toString(),
+      addresses: this.addresses(),
+      network: this.swarmKey == null ? 'public' : `private (swarm key ${this.swarmKey.fingerprint})`
+    })
+    if (this.swarmKey == null && this.addresses().some(a => !isLoopback(a))) {
+      this.log.warn('this node listens beyond this machine without a swarm key: any node that reaches its p2p port can join, read and store. ' +
+        'For a team cluster, run "shoal init --swarm-key" on one node and copy its swarm.key into every repo')
+    }
   }
 
   async stop (): Promise<void> {
@@ -285,7 +307,8 @@ export class ShoalNode {
       dhtMode: this.libp2p.services.dht.getMode(),
       problems,
       underReplicated: { blocks: under.blocks, bytes: under.bytes },
-      repair: { running: repair.running, rateBytesPerSecond: repair.rateBytesPerSecond }
+      repair: { running: repair.running, rateBytesPerSecond: repair.rateBytesPerSecond },
+      network: this.swarmKey == null ? { private: false } : { private: true, fingerprint: this.swarmKey.fingerprint }
     }
   }
 
@@ -315,6 +338,11 @@ export class ShoalNode {
     }
     return [...found]
   }
+}
+
+/** An address only this machine can reach. */
+function isLoopback (address: string): boolean {
+  return address.startsWith('/ip4/127.') || address.startsWith('/ip6/::1/')
 }
 
 /**

@@ -130,6 +130,8 @@ describe('integration: replication on 127.0.0.1', function () {
         assert.ok(cids.length > 10)
         for (const block of cids) assert.equal(await e.store.blocks.has(block), false, 'E holds none of it')
         // what the stores hold before the stat: each block's replica set (of all five) against who has it
+        // (once the cache writes of earlier reads have landed)
+        await Promise.all(net.nodes.map(async n => { await n.files.flush() }))
         const expected = [0, 0, 0, 0]
         for (const block of cids) {
           const set = closestPeers(blockKey(block), net.nodes.map(n => n.peerId), 3)

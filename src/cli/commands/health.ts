@@ -27,6 +27,7 @@ export const healthCommand: Command = {
       ['replicas', `k=${health.replicas}, quorum ${health.quorum}`],
       ['under-replicated', `${health.underReplicated.blocks} blocks (${formatBytes(health.underReplicated.bytes)})`],
       ['repair', health.repair.running ? `running, ${formatBytes(health.repair.rateBytesPerSecond)}/s` : 'idle'],
+      ['network', health.network.private ? `private (swarm key ${health.network.fingerprint ?? ''})` : 'public (no swarm key)'],
       ['routing table', `${health.routingTable} peers`],
       ['dht mode', health.dhtMode]
     ]))
