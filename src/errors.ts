@@ -151,6 +151,14 @@ export class DiskFullError extends ShoalError {
   }
 }
 
+/** The node's storage quota (config storageMax) is used up: the write was refused, nothing was kept half-done. */
+export class StorageFullError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_STORAGE_FULL', options)
+    this.name = 'StorageFullError'
+  }
+}
+
 // ---- protocols ----
 
 /** A peer sent something that breaks a wire protocol (malformed, too large, out of order). */

@@ -83,6 +83,9 @@ export class Files {
     const { replicator } = replicas.beginAdd({ ...options, onProgress: (e) => { options.onProgress?.({ phase: 'replicate', ...e }) } })
     const done = replicas.userOperation()
     try {
+      // near the quota: reclaim cache before the add, not halfway through it
+      const { maxBytes } = store.usage()
+      if (maxBytes > 0) await store.makeRoom(Math.ceil(maxBytes / 10), { signal: options.signal })
       return await this.importAndReplicate(run, replicator, options)
     } finally {
       done()

@@ -65,6 +65,8 @@ export interface NodeHealth {
   underReplicated: { blocks: number, bytes: number }
   /** repair: a pass running now, and the bytes/s it moves */
   repair: { running: boolean, rateBytesPerSecond: number }
+  /** bytes of blocks stored here, against the quota (config storageMax; 0: none) */
+  storage: { usedBytes: number, maxBytes: number }
   /** private: only nodes with the same swarm key connect (fingerprint: to compare keys) */
   network: { private: boolean, fingerprint?: string }
 }
@@ -143,7 +145,8 @@ export class ShoalNode {
     const store = await ContentStore.open({
       dir: init.repoDir,
       logger: log.child('store'),
-      onCorrupt: (cid, file) => { log.warn('corrupted block quarantined', { cid: cid.toString(), file }) }
+      onCorrupt: (cid, file) => { log.warn('corrupted block quarantined', { cid: cid.toString(), file }) },
+      storageMax: init.config.storageMax
     })
     try {
       const libp2p = await createNetwork({
@@ -294,6 +297,10 @@ export class ShoalNode {
       problems.push(`${under.blocks} blocks (${under.bytes} bytes) held here have fewer than ${k} live copies: ` +
         (repair.departed.length > 0 ? `${repair.departed.length} storage peer${repair.departed.length === 1 ? '' : 's'} left; repair copies them after the grace period` : 'repair is copying them'))
     }
+    const storage = this.store.usage()
+    if (storage.maxBytes > 0 && storage.usedBytes >= storage.maxBytes * 0.95) {
+      problems.push(`storage nearly full: ${storage.usedBytes} of ${storage.maxBytes} bytes used (config "storageMax"); this node refuses new blocks beyond it, and adds and other nodes' writes go elsewhere`)
+    }
     const running = this.libp2p.status === 'started' ? (problems.length > 0 ? 'degraded' : 'ok') : undefined
     return {
       status: running ?? (this.libp2p.status === 'stopping' ? 'stopping' : 'starting'),
@@ -308,6 +315,7 @@ export class ShoalNode {
       problems,
       underReplicated: { blocks: under.blocks, bytes: under.bytes },
       repair: { running: repair.running, rateBytesPerSecond: repair.rateBytesPerSecond },
+      storage,
       network: this.swarmKey == null ? { private: false } : { private: true, fingerprint: this.swarmKey.fingerprint }
     }
   }

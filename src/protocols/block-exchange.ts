@@ -5,8 +5,9 @@
  *
  *   {t:'have', id, c:[cid...]}          -> {t:'has', id, h:[bool...]}
  *   {t:'get',  id, c:[cid...]}          -> one {t:'block', id, i, d?} per cid, in order (no d: missing)
- *   {t:'put',  id, b:[[cid, bytes]...]} -> {t:'ack', id, s:[bool...]} (false: refused, e.g. bad bytes)
- *   any request the server cannot serve -> {t:'error', id, m}
+ *   {t:'put',  id, b:[[cid, bytes]...], k?} -> {t:'ack', id, s:[bool...]} (false: refused: bad bytes,
+ *                                           or a block whose k nearest members do not include the server)
+ *   any request the server cannot serve -> {t:'error', id, m, c?} (c: a code, e.g. ERR_STORAGE_FULL)
  *
  * Every block is verified against its CID by whoever receives it: the server
  * before storing a PUT, the client before handing on a GET answer.
@@ -14,7 +15,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { verifyBlock } from '../content/blocks.ts'
-import { CorruptBlockError, ProtocolError } from '../errors.ts'
+import { CorruptBlockError, ProtocolError, StorageFullError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { field, isArrayOf, isBytes, isUint } from './codec.ts'
@@ -54,29 +55,40 @@ export interface BlockExchangeStore {
   has(cid: CID, options?: { signal?: AbortSignal }): Promise<boolean>
   /** verified bytes, or throws (missing or corrupt: answered as missing) */
   get(cid: CID, options?: { signal?: AbortSignal }): Promise<Uint8Array>
-  /** verifies, stores; `from` is the peer that pushed it */
-  put(cid: CID, bytes: Uint8Array, options: { signal?: AbortSignal, from: PeerId }): Promise<void>
+  /** verifies, stores; `from` is the peer that pushed it, `k` the replica set size it pushed for */
+  put(cid: CID, bytes: Uint8Array, options: PutFrom): Promise<void>
   /**
    * Optional batch form of `put` (one PUT request's blocks): true for each
-   * block verified and stored. Used instead of `put` when present.
+   * block verified and stored. Used instead of `put` when present. Throwing
+   * StorageFullError answers the whole request with ERR_STORAGE_FULL.
    */
-  putMany?(blocks: Array<[CID, Uint8Array]>, options: { signal?: AbortSignal, from: PeerId }): Promise<boolean[]>
+  putMany?(blocks: Array<[CID, Uint8Array]>, options: PutFrom): Promise<boolean[]>
   /** makes the puts so far durable; called before a PUT is acknowledged */
   sync?(): Promise<void>
 }
+
+export interface PutFrom {
+  signal?: AbortSignal
+  from: PeerId
+  /** the replica set size the pusher placed the blocks for (absent: the server's own k) */
+  k?: number
+}
+
+/** Most replicas a PUT may say it placed for. */
+export const MAX_PUT_K = 64
 
 // ---- messages ----
 
 export type BlockRequest =
   | { t: 'have', id: number, c: CID[] }
   | { t: 'get', id: number, c: CID[] }
-  | { t: 'put', id: number, b: Array<[CID, Uint8Array]> }
+  | { t: 'put', id: number, b: Array<[CID, Uint8Array]>, k?: number }
 
 export type BlockResponse =
   | { t: 'has', id: number, h: boolean[] }
   | { t: 'block', id: number, i: number, d?: Uint8Array }
   | { t: 'ack', id: number, s: boolean[] }
-  | { t: 'error', id: number, m: string }
+  | { t: 'error', id: number, m: string, c?: string }
 
 /** The wire form of a message (CIDs as bytes), ready for the codec. */
 export function toWire (message: BlockRequest | BlockResponse): object {
@@ -85,7 +97,7 @@ export function toWire (message: BlockRequest | BlockResponse): object {
     case 'get':
       return { t: message.t, id: message.id, c: message.c.map(c => c.bytes) }
     case 'put':
-      return { t: 'put', id: message.id, b: message.b.map(([cid, bytes]) => [cid.bytes, bytes]) }
+      return { t: 'put', id: message.id, b: message.b.map(([cid, bytes]) => [cid.bytes, bytes]), ...(message.k == null ? {} : { k: message.k }) }
     default:
       return message
   }
@@ -111,9 +123,11 @@ export function decodeRequest (message: Frame, limits: BlockExchangeLimits): Blo
     case 'put': {
       const isPair = (v: unknown): v is [Uint8Array, Uint8Array] => Array.isArray(v) && v.length === 2 && isBytes(v[0]) && isBytes(v[1])
       const pairs = field(message, 'b', isArrayOf(isPair, limits.maxGetCids), `a list of at most ${limits.maxGetCids} [cid, bytes] pairs`)
+      const k = message.k === undefined ? undefined : field(message, 'k', (v): v is number => isUint(v) && v >= 1 && v <= MAX_PUT_K, `a replica count from 1 to ${MAX_PUT_K}`)
       return {
         t: 'put',
         id,
+        ...(k == null ? {} : { k }),
         b: pairs.map(([cid, bytes]) => {
           if (bytes.byteLength > limits.maxBlockBytes) throw new ProtocolError(`Block of ${bytes.byteLength} bytes refused: the limit is ${limits.maxBlockBytes}`)
           return [decodeCid(cid), bytes]
@@ -139,8 +153,11 @@ export function decodeResponse (message: Frame, limits: BlockExchangeLimits): Bl
     }
     case 'ack':
       return { t: 'ack', id, s: field(message, 's', isArrayOf(isBoolean, limits.maxGetCids), 'a list of booleans') }
-    case 'error':
-      return { t: 'error', id, m: field(message, 'm', (v): v is string => typeof v === 'string' && v.length <= 1024, 'a short string') }
+    case 'error': {
+      const m = field(message, 'm', (v): v is string => typeof v === 'string' && v.length <= 1024, 'a short string')
+      if (message.c === undefined) return { t: 'error', id, m }
+      return { t: 'error', id, m, c: field(message, 'c', (v): v is string => typeof v === 'string' && v.length <= 64, 'a short string') }
+    }
     default:
       throw new ProtocolError(`Unknown response type "${message.t}"`)
   }
@@ -184,16 +201,24 @@ async function answer (request: BlockRequest, store: BlockExchangeStore, from: P
       return found.map((d, i) => d == null ? { t: 'block', id: request.id, i } : { t: 'block', id: request.id, i, d })
     }
     case 'put': {
-      const s = store.putMany != null
-        ? await store.putMany(request.b, { from })
-        : await Promise.all(request.b.map(async ([cid, bytes]) => {
-          try {
-            await store.put(cid, bytes, { from })
-            return true
-          } catch {
-            return false
-          }
-        }))
+      const how: PutFrom = request.k == null ? { from } : { from, k: request.k }
+      let s: boolean[]
+      try {
+        s = store.putMany != null
+          ? await store.putMany(request.b, how)
+          : await Promise.all(request.b.map(async ([cid, bytes]) => {
+            try {
+              await store.put(cid, bytes, how)
+              return true
+            } catch (err) {
+              if (err instanceof StorageFullError) throw err
+              return false
+            }
+          }))
+      } catch (err) {
+        if (!(err instanceof StorageFullError)) throw err
+        return [{ t: 'error', id: request.id, m: err.message.slice(0, 1024), c: err.code }]
+      }
       if (s.some(Boolean)) await store.sync?.()
       return [{ t: 'ack', id: request.id, s }]
     }
@@ -263,8 +288,12 @@ export class BlockSession extends PipelinedClient {
     return out
   }
 
-  /** Push blocks; true for each the peer verified and stored. */
-  async put (blocks: Array<{ cid: CID, bytes: Uint8Array }>, options: { signal?: AbortSignal } = {}): Promise<boolean[]> {
+  /**
+   * Push blocks placed on a replica set of `k`; true for each the peer
+   * verified and stored. A peer at its quota answers PeerRefusedError with
+   * remoteCode ERR_STORAGE_FULL.
+   */
+  async put (blocks: Array<{ cid: CID, bytes: Uint8Array }>, options: { signal?: AbortSignal, k?: number } = {}): Promise<boolean[]> {
     const answers: boolean[] = []
     let batch: Array<[CID, Uint8Array]> = []
     let size = 0
@@ -273,7 +302,7 @@ export class BlockSession extends PipelinedClient {
       const b = batch
       batch = []
       size = 0
-      answers.push(...await this.call({ t: 'put', b }, 'ack', b.length, options))
+      answers.push(...await this.call({ t: 'put', b, ...(options.k == null ? {} : { k: Math.min(options.k, MAX_PUT_K) }) }, 'ack', b.length, options))
     }
     for (const { cid, bytes } of blocks) {
       if (batch.length > 0 && (size + bytes.byteLength + 256 > this.blockLimits.maxFrameBytes - 1024 || batch.length >= this.blockLimits.maxGetCids)) await flush()
@@ -285,7 +314,7 @@ export class BlockSession extends PipelinedClient {
   }
 
   /** A HAVE or PUT: one answer frame of `count` booleans. */
-  private async call (request: { t: 'have', c: CID[] } | { t: 'put', b: Array<[CID, Uint8Array]> }, answer: 'has' | 'ack', count: number, options: { signal?: AbortSignal }): Promise<boolean[]> {
+  private async call (request: { t: 'have', c: CID[] } | { t: 'put', b: Array<[CID, Uint8Array]>, k?: number }, answer: 'has' | 'ack', count: number, options: { signal?: AbortSignal }): Promise<boolean[]> {
     return await this.request(id => toWire({ ...request, id }), (frame) => {
       const response = this.expect(frame, answer)
       const values = response.t === 'has' ? response.h : response.s

@@ -16,7 +16,7 @@ import type { CID } from 'multiformats/cid'
 import { raceSignal } from 'race-signal'
 import { childLinks, multihashKey } from '../content/blocks.ts'
 import type { BlockSource } from '../content/blocks.ts'
-import { AbortedError, BlockNotFoundError, CorruptBlockError } from '../errors.ts'
+import { AbortedError, BlockNotFoundError, CorruptBlockError, StorageFullError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { Membership } from './membership.ts'
@@ -123,7 +123,10 @@ export class BlockFetcher implements BlockSource {
   /** Store a fetched block as cache in the background (a failed write only costs a refetch later). */
   private keep (cid: CID, bytes: Uint8Array): void {
     const write: Promise<void> = this.init.local.putFetched(cid, bytes)
-      .catch((err: Error) => { this.log.warn('could not cache a fetched block', { cid: cid.toString(), error: err.message }) })
+      .catch((err: Error) => {
+        // at the quota, reads are served without caching (the store reclaims cache meanwhile)
+        this.log[err instanceof StorageFullError ? 'debug' : 'warn']('could not cache a fetched block', { cid: cid.toString(), error: err.message })
+      })
       .finally(() => { this.writing.delete(write) })
     this.writing.add(write)
   }

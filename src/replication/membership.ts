@@ -41,6 +41,8 @@ export class Membership {
   private readonly now: () => number
   private topologyId?: string
   private readonly listeners = new Set<(peer: PeerId, joined: boolean) => void>()
+  /** peers that refused a write for their storage quota, until when (ms) */
+  private readonly full = new Map<string, number>()
 
   constructor (init: MembershipInit) {
     this.libp2p = init.libp2p
@@ -96,9 +98,25 @@ export class Membership {
     return () => { this.listeners.delete(listener) }
   }
 
-  /** The replica set of `key` in the current view, nearest first, self included. */
+  /**
+   * The replica set of `key` for new writes, nearest first, self included:
+   * the k nearest members that have not said lately that they are full.
+   */
   replicaSet (key: Uint8Array, k: number): PeerId[] {
-    return closestPeers(key, [this.self, ...this.members.values()], k)
+    const now = this.now()
+    for (const [peer, until] of this.full) if (until <= now) this.full.delete(peer)
+    const candidates = [this.self, ...this.members.values()].filter(p => !this.full.has(p.toString()))
+    return closestPeers(key, candidates, k)
+  }
+
+  /** A peer refused a write for its quota: new writes skip it for `forMs` (they go to the next nearest). */
+  markFull (peer: PeerId, forMs = 60_000): void {
+    this.full.set(peer.toString(), this.now() + forMs)
+  }
+
+  /** How many members new writes skip now because they are full. */
+  fullCount (): number {
+    return this.full.size
   }
 
   /**

@@ -10,7 +10,7 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { AbortedError } from '../errors.ts'
+import { AbortedError, PeerRefusedError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { Membership } from './membership.ts'
@@ -113,30 +113,41 @@ export class Replicator {
     this.progress()
     const full: PeerQueue[] = []
     for (const peer of set) {
-      const key = peer.toString()
-      if (key === this.self) continue
-      let queue = this.queues.get(key)
-      if (queue == null) {
-        queue = { peer, queued: [], queuedBytes: 0, inFlight: new Set(), failed: false }
-        this.queues.set(key, queue)
-      }
-      if (queue.failed) continue
-      if (queue.queued.length > 0 && (queue.queued.length >= (this.options.batch ?? 16) || queue.queuedBytes + bytes.byteLength > MAX_BATCH_BYTES)) {
-        this.send(queue)
-      }
-      queue.queued.push({ index, cid, bytes })
-      queue.queuedBytes += bytes.byteLength
-      if (queue.inFlight.size >= (this.options.window ?? 4)) full.push(queue)
+      if (peer.toString() === this.self) continue
+      const queue = this.enqueue(peer, { index, cid, bytes })
+      if (queue != null && queue.inFlight.size >= (this.options.window ?? 4)) full.push(queue)
     }
     for (const queue of full) {
       while (queue.inFlight.size >= (this.options.window ?? 4)) await Promise.race(queue.inFlight)
     }
   }
 
+  /** Queue a block for a peer, sending the peer's batch first when it is full; undefined when the peer failed. */
+  private enqueue (peer: PeerId, block: Queued): PeerQueue | undefined {
+    const key = peer.toString()
+    let queue = this.queues.get(key)
+    if (queue == null) {
+      queue = { peer, queued: [], queuedBytes: 0, inFlight: new Set(), failed: false }
+      this.queues.set(key, queue)
+    }
+    if (queue.failed) return undefined
+    if (queue.queued.length > 0 && (queue.queued.length >= (this.options.batch ?? 16) || queue.queuedBytes + block.bytes.byteLength > MAX_BATCH_BYTES)) {
+      this.send(queue)
+    }
+    queue.queued.push(block)
+    queue.queuedBytes += block.bytes.byteLength
+    return queue
+  }
+
   /** Send what is queued, wait for every answer, and report. */
   async finish (): Promise<ReplicationReport> {
-    for (const queue of this.queues.values()) if (queue.queued.length > 0) this.send(queue)
-    for (const queue of this.queues.values()) while (queue.inFlight.size > 0) await Promise.all(queue.inFlight)
+    // (until nothing is left: a full peer's blocks are queued again for others meanwhile)
+    while (true) {
+      for (const queue of this.queues.values()) if (queue.queued.length > 0) this.send(queue)
+      const pending = [...this.queues.values()].flatMap(q => [...q.inFlight])
+      if (pending.length === 0) break
+      await Promise.all(pending)
+    }
     this.throwIfAborted()
     const { k, quorum } = this.options
     const replicas = new Array<number>(k + 1).fill(0)
@@ -146,7 +157,7 @@ export class Replicator {
       if (this.confirmed[i] < quorum) short++
     })
     // (not Math.max(...sets): a spread of 10^5 and more arguments overflows the stack)
-    const reachable = this.sets.reduce((n, set) => Math.max(n, set.length), 0)
+    const reachable = Math.min(k, this.sets.reduce((n, set) => Math.max(n, set.length), 0))
     return { blocks: this.sets.length, k, quorum, replicas, short, reachable }
   }
 
@@ -155,25 +166,50 @@ export class Replicator {
     const batch = queue.queued
     queue.queued = []
     queue.queuedBytes = 0
-    const { signal } = this.options
+    const { signal, k } = this.options
     const work = (async () => {
       try {
-        const { sessions } = this.init
+        const { sessions, membership } = this.init
         const has = await sessions.call(queue.peer, async s => await s.have(batch.map(b => b.cid), { signal }), { signal })
         this.confirm(batch.filter((_, j) => has[j]))
         const missing = batch.filter((_, j) => !has[j])
         if (missing.length === 0) return
-        const acks = await sessions.call(queue.peer, async s => await s.put(missing, { signal }), { signal })
+        // placed past the members that are full: say how deep, or the peer would not take it
+        const acks = await sessions.call(queue.peer, async s => await s.put(missing, { signal, k: k + membership.fullCount() }), { signal })
         this.confirm(missing.filter((_, j) => acks[j]))
       } catch (err) {
-        if (queue.failed || signal?.aborted === true) return
+        if (signal?.aborted === true) return
+        const first = !queue.failed
         queue.failed = true
+        // this batch, and (once) what was still queued for the peer
+        const dropped = first ? [...batch, ...queue.queued] : batch
         queue.queued = []
-        this.log.warn('could not replicate to peer', { peer: queue.peer.toString(), error: (err as Error).message })
+        if (err instanceof PeerRefusedError && err.remoteCode === 'ERR_STORAGE_FULL') {
+          if (first) this.log.info('peer is at its storage quota; its share goes to the next nearest', { peer: queue.peer.toString() })
+          this.init.membership.markFull(queue.peer)
+          this.reroute(dropped)
+        } else if (first) {
+          this.log.warn('could not replicate to peer', { peer: queue.peer.toString(), error: (err as Error).message })
+        }
       }
     })()
     queue.inFlight.add(work)
     void work.finally(() => { queue.inFlight.delete(work) })
+  }
+
+  /** Blocks a full peer refused: each goes to the members that its replica set gained (the full peer is now skipped). */
+  private reroute (blocks: Queued[]): void {
+    for (const block of blocks) {
+      const old = this.sets[block.index]
+      const set = this.init.membership.replicaSet(blockKey(block.cid), this.options.k)
+      const gained = set.filter(p => !old.some(o => o.equals(p)))
+      this.sets[block.index] = [...old, ...gained]
+      for (const peer of gained) {
+        // this node: the block is stored here already
+        if (peer.toString() === this.self) this.confirm([block])
+        else this.enqueue(peer, block)
+      }
+    }
   }
 
   private confirm (blocks: Queued[]): void {

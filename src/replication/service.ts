@@ -6,19 +6,22 @@
  * anti-entropy and hand-off on one Worker) and on disk (scrub on another).
  * Its status says what is under-replicated and what repair is moving.
  */
+import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { CorruptBlockError, QuorumError } from '../errors.ts'
+import { CorruptBlockError, QuorumError, StorageFullError } from '../errors.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { RateLimiter, sleep, systemClock, Worker } from '../platform/worker.ts'
 import type { Clock } from '../platform/worker.ts'
-import { BLOCK_PROTOCOL, blockExchangeHandler, DEFAULT_BLOCK_LIMITS } from '../protocols/block-exchange.ts'
+import { BLOCK_PROTOCOL, blockExchangeHandler, DEFAULT_BLOCK_LIMITS, MAX_PUT_K } from '../protocols/block-exchange.ts'
+import type { PutFrom } from '../protocols/block-exchange.ts'
 import { DEFAULT_RANGE_SYNC_LIMITS, RANGE_SYNC_PROTOCOL, RangeSession, rangeSyncHandler } from '../protocols/range-sync.ts'
 import { SessionPool } from '../protocols/session-pool.ts'
 import type { ContentStore } from '../store/content-store.ts'
 import { storeRanges } from './anti-entropy.ts'
 import type { Membership } from './membership.ts'
+import { blockKey, closestPeers } from './placement.ts'
 import type { ReplicationPolicy } from './policy.ts'
 import { Replicator } from './push.ts'
 import type { ReplicationProgress, ReplicationReport } from './push.ts'
@@ -170,19 +173,33 @@ export class BlockReplicaService {
     const { libp2p, store } = this.init
     // pushed blocks are held for the network (GC keeps them): stored and held
     // in one write session, so GC cannot slip in between
-    const putMany = async (blocks: Array<[CID, Uint8Array]>): Promise<boolean[]> => await store.writeSession(async () => {
-      const stored = await Promise.all(blocks.map(async ([cid, bytes]) => await store.blocks.put(cid, bytes).then(() => true, () => false)))
-      await store.holdMany(blocks.filter((_, i) => stored[i]).map(([cid]) => cid))
-      return stored
-    })
+    const putMany = async (blocks: Array<[CID, Uint8Array]>, how: PutFrom): Promise<boolean[]> => {
+      const mine = this.responsibleFor(blocks.map(([cid]) => cid), how)
+      const wanted = blocks.filter((_, i) => mine[i])
+      if (!await store.makeRoom(wanted.reduce((n, [, bytes]) => n + bytes.byteLength, 0))) {
+        const { usedBytes, maxBytes } = store.usage()
+        throw new StorageFullError(`Storage quota used up on this node (${usedBytes} of ${maxBytes} bytes, config "storageMax")`)
+      }
+      const stored = await store.writeSession(async () => {
+        const done = await Promise.all(wanted.map(async ([cid, bytes]) => await store.blocks.put(cid, bytes).then(() => true, (err: unknown) => {
+          if (err instanceof StorageFullError) throw err
+          return false
+        })))
+        await store.holdMany(wanted.filter((_, i) => done[i]).map(([cid]) => cid))
+        return done
+      })
+      // a block this node is not placed for is refused, unless it is here anyway
+      let next = 0
+      return await Promise.all(blocks.map(async ([cid], i) => mine[i] ? stored[next++] : await store.blocks.has(cid)))
+    }
     await libp2p.handle(BLOCK_PROTOCOL, blockExchangeHandler({
       logger: this.log.child('block'),
       limits: { idleTimeoutMs: this.init.streamIdleTimeoutMs },
       store: {
         has: async (cid) => await store.blocks.has(cid),
         get: async (cid) => await store.blocks.get(cid),
-        put: async (cid, bytes) => {
-          const [stored] = await putMany([[cid, bytes]])
+        put: async (cid, bytes, how) => {
+          const [stored] = await putMany([[cid, bytes]], how)
           if (!stored) throw new CorruptBlockError(cid.toString())
         },
         putMany,
@@ -213,6 +230,22 @@ export class BlockReplicaService {
     this.unsubscribe = undefined
     await Promise.all([this.repairWorker.stop(), this.scrubWorker.stop()])
     await this.rangeSessions.closeAll()
+  }
+
+  /**
+   * For each block, whether this node is among its `how.k` (at least k)
+   * nearest members (the pusher included): only then may a peer make it hold
+   * the block. A peer cannot fill this node's disk with blocks it is not
+   * placed for.
+   */
+  private responsibleFor (cids: CID[], how: PutFrom): boolean[] {
+    const { membership, policy } = this.init
+    const depth = Math.max(policy.k, Math.min(how.k ?? policy.k, MAX_PUT_K))
+    // views differ for a while after a change (a partition, a member in its
+    // grace period): placed here by the live members or by repair's view
+    const withPusher = (members: PeerId[]): PeerId[] => members.some(p => p.equals(how.from)) ? members : [...members, how.from]
+    const views = [withPusher([membership.self, ...membership.peers()]), withPusher(membership.repairView(this.settings.graceMs).members)]
+    return cids.map(cid => views.some(members => closestPeers(blockKey(cid), members, depth).some(p => p.equals(membership.self))))
   }
 
   /** Run a repair pass now (or right after the one in progress). */

@@ -28,7 +28,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_NOT_PINNED: 404,
   ERR_CORRUPT_BLOCK: 502,
   ERR_QUORUM: 503,
-  ERR_DISK_FULL: 507
+  ERR_DISK_FULL: 507,
+  ERR_STORAGE_FULL: 507
 }
 
 export function sendJson (res: http.ServerResponse, status: number, value: unknown): void {

@@ -27,7 +27,7 @@ import path from 'node:path'
 import { CID } from 'multiformats/cid'
 import { code as RAW_CODE } from 'multiformats/codecs/raw'
 import { childLinks, multihashKey } from '../content/blocks.ts'
-import { AbortedError, BlockNotFoundError, CorruptBlockError, InvalidArgumentError, NotPinnedError } from '../errors.ts'
+import { AbortedError, BlockNotFoundError, CorruptBlockError, InvalidArgumentError, NotPinnedError, StorageFullError } from '../errors.ts'
 import { silentLogger, type Logger } from '../platform/logger.ts'
 import { blockKey, putManyWith, throwIfAborted, type AbortOptions, type Block, type BlockInfo, type Blockstore, type PutManyOptions, type PutOptions } from './blockstore.ts'
 import { FsBlockstore, Semaphore } from './fs-blockstore.ts'
@@ -49,6 +49,8 @@ export interface ContentStoreInit {
   walkConcurrency?: number
   /** Clock, ms (tests). */
   now?(): number
+  /** Most bytes of blocks stored (0 or absent: no limit but the disk); puts beyond it fail with StorageFullError. */
+  storageMax?: number
 }
 
 export interface Pin {
@@ -95,6 +97,9 @@ export interface StoreStat {
   /** Of the filesystem holding the store: space available to shoal, and its size. */
   freeBytes: number
   totalBytes: number
+  /** The quota (config storageMax; 0: none), and the cache within `bytes` that GC would reclaim. */
+  maxBytes: number
+  cacheBytes: number
 }
 
 export class ContentStore {
@@ -115,7 +120,7 @@ export class ContentStore {
     this.#inner = inner
     this.metadata = metadata
     this.#log = init.logger ?? silentLogger
-    this.#index = new IndexedBlockstore(inner, metadata, this.#log)
+    this.#index = new IndexedBlockstore(inner, metadata, this.#log, init.storageMax ?? 0, () => { this.#reclaimSoon() })
     this.blocks = this.#index
     this.#walkConcurrency = Math.max(1, init.walkConcurrency ?? 8)
   }
@@ -159,6 +164,7 @@ export class ContentStore {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#notInSession('close()')
+    await this.#reclaiming
     const release = await this.#lock.acquire(true)
     try {
       if (this.#closed) return
@@ -402,8 +408,41 @@ export class ContentStore {
       bytes: this.metadata.stat('bytes'),
       pins: this.metadata.pinTotals().pins,
       freeBytes: Number(fsStat.bavail) * Number(fsStat.bsize),
-      totalBytes: Number(fsStat.blocks) * Number(fsStat.bsize)
+      totalBytes: Number(fsStat.blocks) * Number(fsStat.bsize),
+      maxBytes: this.#index.max,
+      cacheBytes: this.metadata.unprotectedTotals().bytes
     }
+  }
+
+  /** Bytes of blocks stored (and being stored) against the quota (0: none). */
+  usage (): { usedBytes: number, maxBytes: number } {
+    return { usedBytes: this.#index.used(), maxBytes: this.#index.max }
+  }
+
+  /**
+   * Whether `bytes` more fit under the quota, after reclaiming cache (GC of
+   * what no pin covers and is not held) when they would not. Not inside a
+   * write session (GC waits for sessions).
+   */
+  async makeRoom (bytes: number, options: AbortOptions = {}): Promise<boolean> {
+    const fits = (): boolean => this.#index.max === 0 || this.#index.used() + bytes <= this.#index.max
+    if (fits()) return true
+    this.#index.flush()
+    if (this.metadata.unprotectedTotals().bytes > 0) {
+      this.#log.info('storage quota reached: reclaiming cache first')
+      await this.gc(options)
+    }
+    return fits()
+  }
+
+  #reclaiming?: Promise<unknown>
+  /** A put was refused for the quota: reclaim cache in the background, once at a time. */
+  #reclaimSoon (): void {
+    if (this.#reclaiming != null || this.#closed) return
+    this.#reclaiming = new Promise(resolve => setImmediate(resolve))
+      .then(async () => { if (!this.#closed) await this.makeRoom(1) })
+      .catch((err: Error) => { this.#log.warn('could not reclaim cache for the storage quota', { error: err.message }) })
+      .finally(() => { this.#reclaiming = undefined })
   }
 
   #checkOpen (): void {
@@ -445,16 +484,45 @@ class IndexedBlockstore implements Blockstore {
   readonly #log: Logger
   readonly #pending = new Map<string, { mh: Uint8Array, size: number }>()
   #scheduled = false
+  /** the quota (0: none), the bytes of pending index rows, and of puts in progress */
+  readonly max: number
+  readonly #onFull: () => void
+  #pendingBytes = 0
+  #reserved = 0
 
-  constructor (inner: Blockstore, metadata: Metadata, log: Logger) {
+  constructor (inner: Blockstore, metadata: Metadata, log: Logger, max: number, onFull: () => void) {
     this.#inner = inner
     this.#metadata = metadata
     this.#log = log
+    this.max = max
+    this.#onFull = onFull
+  }
+
+  /** Bytes stored and being stored (a block put twice meanwhile may count twice until the index catches up). */
+  used (): number {
+    return this.#metadata.stat('bytes') + this.#pendingBytes + this.#reserved
   }
 
   async put (cid: CID, bytes: Uint8Array, options?: PutOptions): Promise<void> {
-    await this.#inner.put(cid, bytes, options)
-    this.#pending.set(blockKey(cid), { mh: cid.multihash.bytes, size: bytes.length })
+    const key = blockKey(cid)
+    if (this.max > 0) {
+      // checked and reserved in one turn, so concurrent puts cannot all slip under the limit
+      const used = this.used()
+      if (used + bytes.length > this.max && !this.#pending.has(key) && !await this.#inner.has(cid, options)) {
+        this.#onFull()
+        throw new StorageFullError(`Cannot store block "${cid}": this node's storage quota is used up (${used} of ${this.max} bytes, config "storageMax")`)
+      }
+      this.#reserved += bytes.length
+      try {
+        await this.#inner.put(cid, bytes, options)
+      } finally {
+        this.#reserved -= bytes.length
+      }
+    } else {
+      await this.#inner.put(cid, bytes, options)
+    }
+    if (!this.#pending.has(key)) this.#pendingBytes += bytes.length
+    this.#pending.set(key, { mh: cid.multihash.bytes, size: bytes.length })
     if (!this.#scheduled) {
       this.#scheduled = true
       setImmediate(() => {
@@ -478,6 +546,7 @@ class IndexedBlockstore implements Blockstore {
     if (this.#pending.size === 0) return
     const rows = [...this.#pending.values()]
     this.#pending.clear()
+    this.#pendingBytes = 0
     this.#metadata.addBlocks(rows)
   }
 
@@ -500,6 +569,8 @@ class IndexedBlockstore implements Blockstore {
   }
 
   #forget (cid: CID): void {
+    const pending = this.#pending.get(blockKey(cid))
+    if (pending != null) this.#pendingBytes -= pending.size
     this.#pending.delete(blockKey(cid))
     this.#metadata.removeBlocks([cid.multihash.bytes])
   }

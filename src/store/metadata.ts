@@ -387,6 +387,13 @@ export class Metadata {
       ORDER BY b.kad LIMIT ?3`).all(lo, hi ?? null, limit) as Array<{ mh: Uint8Array }>).map(r => r.mh)
   }
 
+  /** How many stored blocks, and their bytes, no pin covers and are not held (cache: what GC reclaims). */
+  unprotectedTotals (): { blocks: number, bytes: number } {
+    const row = this.statement(`SELECT count(*) AS n, coalesce(sum(b.size), 0) AS s FROM blocks b
+      WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.mh = b.mh) AND NOT EXISTS (SELECT 1 FROM pin_blocks p WHERE p.mh = b.mh)`).get() as { n: number, s: number }
+    return { blocks: Number(row.n), bytes: Number(row.s) }
+  }
+
   /** How many stored blocks, and their bytes, lie in [lo, hi). */
   rangeTotals (lo: Uint8Array, hi: Uint8Array | undefined): { blocks: number, bytes: number } {
     const row = (hi == null

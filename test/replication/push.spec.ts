@@ -6,6 +6,7 @@ import type { PeerId } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { PeerRefusedError } from '../../src/errors.ts'
 import type { Membership } from '../../src/replication/membership.ts'
 import { blockKey, closestPeers } from '../../src/replication/placement.ts'
 import { Replicator } from '../../src/replication/push.ts'
@@ -28,6 +29,10 @@ class FakePeer {
   inFlight = 0
   maxInFlight = 0
   fail = false
+  /** at its storage quota: PUTs are refused with ERR_STORAGE_FULL */
+  full = false
+  /** the depth (k) each PUT said */
+  depths: Array<number | undefined> = []
   delayMs = 5
 
   constructor (id: PeerId) {
@@ -39,7 +44,9 @@ class FakePeer {
     return cids.map(c => this.stored.has(c.toString()))
   }
 
-  async put (blocks: Array<{ cid: CID, bytes: Uint8Array }>): Promise<boolean[]> {
+  async put (blocks: Array<{ cid: CID, bytes: Uint8Array }>, options: { k?: number } = {}): Promise<boolean[]> {
+    this.depths.push(options.k)
+    if (this.full) throw new PeerRefusedError('storage quota used up', 'ERR_STORAGE_FULL')
     this.inFlight++
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
     try {
@@ -57,10 +64,13 @@ async function network (n: number): Promise<{ self: PeerId, peers: FakePeer[], m
   const self = await peer()
   const peers = await Promise.all(Array.from({ length: n }, async () => new FakePeer(await peer())))
   const all = [self, ...peers.map(p => p.id)]
+  const full = new Set<string>()
   const membership = {
     self,
     peers: () => peers.map(p => p.id),
-    replicaSet: (key: Uint8Array, k: number) => closestPeers(key, all, k),
+    replicaSet: (key: Uint8Array, k: number) => closestPeers(key, all.filter(p => !full.has(p.toString())), k),
+    markFull: (p: PeerId) => { full.add(p.toString()) },
+    fullCount: () => full.size,
     lookupReplicaSet: async () => { throw new Error('no lookup expected') }
   } as unknown as Membership
   const sessions = {
@@ -133,6 +143,29 @@ describe('replication/push: the streamed Replicator', () => {
     assert.deepEqual(report.replicas, [0, 0, 10, 0])
     assert.equal(report.short, 10)
     assert.equal(peers[1].stored.size, 10)
+  })
+
+  it('a peer at its storage quota: its blocks go to the next nearest, told to take them that deep', async () => {
+    const { self, peers, membership, sessions } = await network(4)
+    const all = [self, ...peers.map(p => p.id)]
+    const [full] = peers
+    full.full = true
+    const replicator = new Replicator({ membership, sessions }, { k: 2, quorum: 2 })
+    const blocks = await Promise.all(Array.from({ length: 30 }, async () => await block()))
+    for (const b of blocks) await replicator.add(b.cid, b.bytes)
+    const report = await replicator.finish()
+    assert.equal(report.short, 0, 'every block has its 2 copies')
+    assert.equal(full.stored.size, 0)
+    for (const b of blocks) {
+      const placed = closestPeers(blockKey(b.cid), all, 2)
+      if (!placed.some(p => p.equals(full.id))) continue
+      // its copy went to the third nearest instead (or stayed here, when that is this node)
+      const third = closestPeers(blockKey(b.cid), all, 3)[2]
+      const holder = peers.find(p => p.id.equals(third))
+      assert.ok(third.equals(self) || holder?.stored.has(b.cid.toString()), 'the next nearest holds it')
+    }
+    const rerouted = peers.slice(1).flatMap(p => p.depths).filter(d => d === 3)
+    assert.ok(rerouted.length > 0, 'PUTs after the refusal say k + 1 (one member skipped)')
   })
 
   it('stops with AbortedError once aborted', async () => {

@@ -25,6 +25,7 @@ export const healthCommand: Command = {
       ['uptime', `${health.uptimeSeconds} s`],
       ['peers', `${health.peers} (${health.storagePeers} storing)`],
       ['replicas', `k=${health.replicas}, quorum ${health.quorum}`],
+      ['storage', health.storage.maxBytes > 0 ? `${formatBytes(health.storage.usedBytes)} of ${formatBytes(health.storage.maxBytes)} (storageMax)` : `${formatBytes(health.storage.usedBytes)} (no quota)`],
       ['under-replicated', `${health.underReplicated.blocks} blocks (${formatBytes(health.underReplicated.bytes)})`],
       ['repair', health.repair.running ? `running, ${formatBytes(health.repair.rateBytesPerSecond)}/s` : 'idle'],
       ['network', health.network.private ? `private (swarm key ${health.network.fingerprint ?? ''})` : 'public (no swarm key)'],

@@ -17,7 +17,8 @@ export const repoCommand: Command = {
     else {
       ctx.io.stdout(formatTable([
         ['blocks', String(s.blocks)],
-        ['size', formatBytes(s.bytes)],
+        ['size', s.maxBytes > 0 ? `${formatBytes(s.bytes)} of ${formatBytes(s.maxBytes)} (storageMax)` : formatBytes(s.bytes)],
+        ['cache', `${formatBytes(s.cacheBytes)} (gc reclaims it)`],
         ['pins', String(s.pins)],
         ['disk free', `${formatBytes(s.freeBytes)} of ${formatBytes(s.totalBytes)}`]
       ]))
