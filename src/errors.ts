@@ -199,6 +199,14 @@ export class StreamClosedError extends ShoalError {
 
 // ---- names ----
 
+/** A write to a name that config "nameOwners" reserves for other nodes. */
+export class NameForbiddenError extends ShoalError {
+  constructor (message: string) {
+    super(message, 'ERR_NAME_FORBIDDEN')
+    this.name = 'NameForbiddenError'
+  }
+}
+
 /** A name record (or a context token) that is malformed, over a limit, or not canonically encoded. */
 export class InvalidRecordError extends ShoalError {
   constructor (message: string, options?: ErrorOptions) {

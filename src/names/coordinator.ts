@@ -33,6 +33,7 @@ import type { NameValueInput, WriteResult } from './merge.ts'
 import { nameKey, normaliseName } from './path.ts'
 import { decodeContext, decodeRecord, encodeRecord } from './record.ts'
 import type { NameRecord } from './record.ts'
+import type { NameOwners } from './owners.ts'
 import type { NameReplica } from './replica.ts'
 import type { NameMembership } from './service.ts'
 import type { NameStore } from './storage.ts'
@@ -41,6 +42,8 @@ import type { GetResult, NameInfo, PutInput, WriteOutcome } from './view.ts'
 
 export interface NameCoordinatorInit {
   selfId: string
+  /** who may write which names: a write this node may not make fails before anything is sent */
+  owners: NameOwners
   /** this node's key: it signs the writes it coordinates */
   privateKey: PrivateKey
   policy: Pick<ReplicationPolicy, 'k' | 'writeQuorum' | 'readQuorum'>
@@ -132,6 +135,7 @@ export class NameCoordinator {
   }
 
   private async write (key: string, value: NameValueInput, contextToken: string | undefined, signal?: AbortSignal): Promise<WriteOutcome> {
+    this.init.owners.check(key, this.init.selfId)
     const context = contextToken == null ? undefined : decodeContext(contextToken)
     const keyBytes = nameKey(key)
     const set = await this.init.membership.lookupReplicaSet(keyBytes, this.init.policy.k, { signal })

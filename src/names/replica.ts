@@ -3,7 +3,7 @@
  * comes in (durable, and synchronous from read to write, so concurrent
  * merges never lose one another), and one check for every record from the
  * network: decoded, each write's dot its signer's (actor = owner), and the
- * siblings not already held signature-checked. It is also the store the
+ * siblings not already held signature-checked and allowed (owners.ts). It is also the store the
  * /shoal/names/1.0.0 handler serves from.
  */
 import { base64url } from 'multiformats/bases/base64'
@@ -16,6 +16,7 @@ import { mergeRecords } from './merge.ts'
 import { normaliseName } from './path.ts'
 import { decodeRecord, encodeRecord, isTombstone, siblingBytes, verifySibling } from './record.ts'
 import type { NameRecord } from './record.ts'
+import type { NameOwners } from './owners.ts'
 import type { NameStore } from './storage.ts'
 
 /** A record this node holds, with its canonical bytes and their hash. */
@@ -27,6 +28,8 @@ export interface Held {
 
 export interface NameReplicaInit {
   storage: NameStore
+  /** who may write which names (checked for every new sibling) */
+  owners: NameOwners
   limits: NameSyncLimits
   /** this node's clock, ms (when a record changed here) */
   now(): number
@@ -85,14 +88,19 @@ export class NameReplica {
     return record
   }
 
-  /** Every write's dot must be its signer's; the siblings `known` does not hold must carry a valid signature. */
+  /**
+   * Every write's dot must be its signer's; the siblings `known` does not
+   * hold must carry a valid signature, by a node that may write the name.
+   */
   async verify (record: NameRecord, known: NameRecord | undefined): Promise<void> {
     const have = new Set((known?.siblings ?? []).map(s => base64url.baseEncode(siblingBytes(s))))
     for (const s of record.siblings) {
       if (s.dot.actor !== s.value.owner) {
         throw new InvalidRecordError(`Invalid name record "${record.key}": write (${s.dot.actor}, ${s.dot.counter}) is signed by "${s.value.owner}", not by its coordinator`)
       }
-      if (!have.has(base64url.baseEncode(siblingBytes(s)))) await verifySibling(record.key, s)
+      if (have.has(base64url.baseEncode(siblingBytes(s)))) continue
+      this.init.owners.check(record.key, s.value.owner)
+      await verifySibling(record.key, s)
     }
   }
 

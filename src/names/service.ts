@@ -26,6 +26,7 @@ import { NameCoordinator } from './coordinator.ts'
 import { NameGc } from './gc.ts'
 import { NameReplica } from './replica.ts'
 import type { NameStore } from './storage.ts'
+import { NameOwners } from './owners.ts'
 import { NameSyncer } from './sync.ts'
 import type { SyncStats } from './sync.ts'
 import type { GetResult, NameInfo, PutInput, WriteOutcome } from './view.ts'
@@ -69,6 +70,8 @@ export interface NameServiceInit extends NameServiceOptions {
   membership: NameMembership
   dial(peer: PeerId, protocol: string, options: { signal?: AbortSignal }): Promise<Stream>
   storage: NameStore
+  /** name prefixes and the peer ids that alone may write under them (config nameOwners) */
+  owners?: Record<string, string[]>
   /** size and mode of a CID, for writes that do not give them (the node's files.stat) */
   statCid?(cid: string, options: { signal?: AbortSignal }): Promise<{ size: number, mode?: number }>
   logger?: Logger
@@ -104,8 +107,10 @@ export class NameService {
     })
     const call = async <T>(peer: PeerId, fn: (s: NameSession) => Promise<T>, signal?: AbortSignal): Promise<T> => await this.sessions.call(peer, fn, { signal })
     const { policy, membership, storage } = init
-    this.replica = new NameReplica({ storage, limits: this.limits, now, logger: this.log })
+    const owners = new NameOwners(init.owners)
+    this.replica = new NameReplica({ storage, owners, limits: this.limits, now, logger: this.log })
     this.coordinator = new NameCoordinator({
+      owners,
       selfId,
       privateKey: init.privateKey,
       policy,

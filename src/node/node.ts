@@ -203,6 +203,7 @@ export class ShoalNode {
         membership,
         dial: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, o),
         storage: NameStore.open(store.metadata, { now: init.names?.now }),
+        owners: init.config.nameOwners,
         statCid: async (cid, o) => {
           const stat = await files.stat(cid, { ...o, replicas: false })
           return stat.mode == null ? { size: stat.size } : { size: stat.size, mode: stat.mode }

@@ -11,8 +11,8 @@ export interface TestNetwork {
   nodes: ShoalNode[]
   /** start one more node that knows the first node's address */
   add(config?: Partial<ShoalConfig>, logger?: Logger, init?: Partial<NodeInit>): Promise<ShoalNode>
-  /** stop `node` and start it again on its repo, with its settings (it takes its place in `nodes`) */
-  restart(node: ShoalNode): Promise<ShoalNode>
+  /** stop `node` and start it again on its repo, with its settings and `config` changes (it takes its place in `nodes`) */
+  restart(node: ShoalNode, config?: Partial<ShoalConfig>): Promise<ShoalNode>
   stop(): Promise<void>
 }
 
@@ -42,9 +42,10 @@ export async function startNetwork (count: number, config: Partial<ShoalConfig> 
     await node.start()
     return node
   }
-  const restart = async (old: ShoalNode): Promise<ShoalNode> => {
-    const nodeInit = made.get(old)
-    if (nodeInit == null) throw new Error('not a node of this network')
+  const restart = async (old: ShoalNode, config: Partial<ShoalConfig> = {}): Promise<ShoalNode> => {
+    const known = made.get(old)
+    if (known == null) throw new Error('not a node of this network')
+    const nodeInit = { ...known, config: { ...known.config, ...config } }
     await old.stop()
     const bootstrap = nodes.filter(n => n !== old).slice(0, 1).map(n => n.addresses()[0])
     const node = await ShoalNode.create({ ...nodeInit, config: { ...nodeInit.config, bootstrap } })

@@ -5,13 +5,18 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import path from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { parseCid } from '../../src/content/blocks.ts'
 import { walkDag } from '../../src/content/dag.ts'
-import { StorageFullError } from '../../src/errors.ts'
+import { NameForbiddenError, PeerRefusedError, StorageFullError } from '../../src/errors.ts'
+import { writeRecord } from '../../src/names/merge.ts'
+import { decodeContext, encodeRecord } from '../../src/names/record.ts'
+import { loadOrCreateIdentity } from '../../src/net/identity.ts'
+import { NAME_SYNC_PROTOCOL, NameSession } from '../../src/protocols/name-sync.ts'
 import { BLOCK_PROTOCOL, BlockSession } from '../../src/protocols/block-exchange.ts'
 import { blockKey, closestPeers } from '../../src/replication/placement.ts'
 import { generateSwarmKey, parseSwarmKey } from '../../src/net/swarm-key.ts'
@@ -164,6 +169,49 @@ describe('integration: only members get in', function () {
       assert.ok(onFull < placedOnFull, `the full node took ${onFull} of the ${placedOnFull} blocks placed on it`)
       assert.ok(full.store.usage().usedBytes <= MAX)
       assert.ok(full.store.metadata.stat('gc_runs') >= 1, 'the cache was reclaimed')
+    })
+  })
+
+  describe('who may write a name (nameOwners)', () => {
+    let net: TestNetwork
+    const CID_A = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+    const CID_B = 'bafkreidgvpkjawlxz6sffxzwgooowe5yt7i6wsyg236mfoks77nywkptdq'
+    before(async () => {
+      net = await startNetwork(3, { replicas: 3, quorum: 2 }, [], () => NO_REPAIR)
+      const owner = net.nodes[0].peerId.toString()
+      // the same config on every node: restart each with it
+      for (const node of [...net.nodes]) {
+        const restarted = await net.restart(node, { nameOwners: { '/victim/': [owner] } })
+        assert.ok(restarted.peerId.toString() !== '')
+      }
+      await waitForMembership(net.nodes)
+    })
+    after(async () => { await net?.stop() })
+
+    it('an intruder member can neither write an owned name nor get its own signed write past any replica', async () => {
+      const [owner, intruder, replica] = net.nodes
+      await owner.names.put('/victim/x', { cid: CID_A, size: 1 })
+      await assert.rejects(intruder.names.put('/victim/x', { cid: CID_B, size: 1 }), (err: Error) => err instanceof NameForbiddenError && /nameOwners/.test(err.message))
+      // the attack as filed: read the name, sign a value whose context covers the owner's, send it to a replica
+      const read = await intruder.names.get('/victim/x')
+      const { privateKey } = await loadOrCreateIdentity(path.join(intruder.store.dir, 'identity.key'))
+      const { record } = await writeRecord(undefined, {
+        key: '/victim/x', value: { cid: CID_B, size: 1 }, context: decodeContext(read.context), actor: intruder.peerId.toString(), privateKey, now: Date.now()
+      })
+      const session = new NameSession(await intruder.libp2p.dialProtocol(replica.peerId, NAME_SYNC_PROTOCOL), replica.peerId)
+      try {
+        await assert.rejects(session.put(encodeRecord(record)), (err: Error) => err instanceof PeerRefusedError && err.remoteCode === 'ERR_NAME_FORBIDDEN')
+      } finally {
+        await session.close()
+      }
+      for (const node of net.nodes) {
+        const got = await node.names.get('/victim/x')
+        assert.equal(got.conflict, false)
+        assert.equal(got.value?.cid, CID_A, 'every node still shows only the owner\'s value')
+      }
+      // elsewhere any member writes
+      const outcome = await intruder.names.put('/shared/y', { cid: CID_B, size: 1 })
+      assert.equal(outcome.value?.cid, CID_B)
     })
   })
 })
