@@ -24,6 +24,7 @@ import { shoalReplicate } from './measure/shoal-replicate.ts'
 import { shoalLookup } from './measure/shoal-lookup.ts'
 import { shoalRepair } from './measure/shoal-repair.ts'
 import { shoalAntiEntropy } from './measure/shoal-anti-entropy.ts'
+import { shoalFrameFlood } from './measure/shoal-frame-flood.ts'
 import { writeRandomFile } from './lib/data.ts'
 import { helia } from './lib/helia-peer.ts'
 import { installExitHandlers, onProgramExit } from './lib/proc.ts'
@@ -53,7 +54,8 @@ export const MEASUREMENTS: Measurement[] = [
   shoalLarge,
   shoalLookup,
   shoalRepair,
-  shoalAntiEntropy
+  shoalAntiEntropy,
+  shoalFrameFlood
 ]
 
 const started = Date.now()

@@ -97,6 +97,7 @@ function targets (r: BenchResults): Target[] {
   const repairRatio = med(r, 'shoal-repair', 'ratio')
   const inSync = med(r, 'shoal-anti-entropy', 'inSyncBytes')
   const aeBlocks = med(r, 'shoal-anti-entropy', 'blocks')
+  const floodRaise = med(r, 'shoal-frame-flood', 'raiseMB')
   const unavailable = (id: string): boolean => find(r, id)?.status === 'unavailable'
   const failed = (...ids: string[]): boolean => ids.some(id => find(r, id)?.status === 'failed')
   const times = (v: number | undefined): string => v == null ? 'n/a' : `${fmt(v, 2)}x`
@@ -145,6 +146,14 @@ function targets (r: BenchResults): Target[] {
       offSize: aeBlocks == null || aeBlocks >= 1_000_000 ? undefined : `${fmt(aeBlocks, 0)} blocks`,
       unavailable: unavailable('shoal-anti-entropy'),
       failed: failed('shoal-anti-entropy')
+    },
+    {
+      what: 'a flood of half-sent frames from 11 peers raises RSS by < 150 MB',
+      shoal: floodRaise,
+      show: v => v == null ? 'n/a' : `${fmt(v)} MB`,
+      met: v => v < 150,
+      unavailable: unavailable('shoal-frame-flood'),
+      failed: failed('shoal-frame-flood')
     }
   ]
 }
@@ -227,7 +236,7 @@ export function renderMarkdown (r: BenchResults, chartFile: string): string {
     L.push('')
   }
 
-  for (const id of ['shoal-replicate', 'shoal-large', 'shoal-lookup', 'shoal-repair', 'shoal-anti-entropy']) {
+  for (const id of ['shoal-replicate', 'shoal-large', 'shoal-lookup', 'shoal-repair', 'shoal-anti-entropy', 'shoal-frame-flood']) {
     const m = find(r, id)
     if (m == null) continue
     L.push(`## ${m.title}`)

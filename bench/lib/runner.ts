@@ -12,7 +12,7 @@ import { summarize } from './stats.ts'
 import type { Summary } from './stats.ts'
 
 export type System = 'shoal' | 'helia' | 'reference'
-export type Group = 'reference' | 'add' | 'fetch' | 'copies' | 'replicate' | 'large' | 'lookup' | 'repair'
+export type Group = 'reference' | 'add' | 'fetch' | 'copies' | 'replicate' | 'large' | 'lookup' | 'repair' | 'limits'
 
 export interface MetricSpec {
   name: string

@@ -60,7 +60,7 @@ export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
     addresses: { listen: init.listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 4 * 1024 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 } })],
+    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 256 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 } })],
     peerDiscovery,
     ...(init.psk != null ? { connectionProtector: preSharedKey({ psk: init.psk }) } : {}),
     connectionManager: {
@@ -116,6 +116,11 @@ function keepDiscoveredPeersConnected (node: ShoalLibp2p, max: number): void {
       // unreachable peers are normal; the DHT forgets them on its own
     })
   })
+}
+
+/** A multiaddr only this machine can reach (a node listening only there needs no swarm key). */
+export function isLoopbackAddress (address: string): boolean {
+  return /^\/ip4\/127\.\d+\.\d+\.\d+\//.test(address) || address.startsWith('/ip6/::1/')
 }
 
 /** The peers in the DHT routing table (kad-dht's implementation exposes it). */

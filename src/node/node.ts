@@ -7,7 +7,7 @@ import path from 'node:path'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import type { ShoalConfig } from '../config.ts'
 import { AbortedError, ListenError } from '../errors.ts'
-import { createNetwork, routingTablePeers } from '../net/libp2p.ts'
+import { createNetwork, isLoopbackAddress, routingTablePeers } from '../net/libp2p.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
 import { loadSwarmKey } from '../net/swarm-key.ts'
@@ -241,7 +241,7 @@ export class ShoalNode {
       addresses: this.addresses(),
       network: this.swarmKey == null ? 'public' : `private (swarm key ${this.swarmKey.fingerprint})`
     })
-    if (this.swarmKey == null && this.addresses().some(a => !isLoopback(a))) {
+    if (this.swarmKey == null && this.addresses().some(a => !isLoopbackAddress(a))) {
       this.log.warn('this node listens beyond this machine without a swarm key: any node that reaches its p2p port can join, read and store. ' +
         'For a team cluster, run "shoal init --swarm-key" on one node and copy its swarm.key into every repo')
     }
@@ -347,11 +347,6 @@ export class ShoalNode {
     }
     return [...found]
   }
-}
-
-/** An address only this machine can reach. */
-function isLoopback (address: string): boolean {
-  return address.startsWith('/ip4/127.') || address.startsWith('/ip6/::1/')
 }
 
 /**

@@ -12,6 +12,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import * as varint from 'uint8-varint'
 import { ProtocolError, StreamClosedError } from '../errors.ts'
 import { decodeCbor, encodeCbor } from './cbor.ts'
+import type { StreamFlow } from './flow.ts'
 
 export interface FrameLimits {
   /** largest frame accepted or sent */
@@ -55,13 +56,27 @@ export class FramedStream {
   readonly stream: Stream
   private readonly bytes: ByteStream<Stream>
   private readonly limits: FrameLimits
+  private readonly flow?: StreamFlow
   /** frame bytes read and written so far (length prefixes included) */
   readonly traffic = { read: 0, written: 0 }
 
-  constructor (stream: Stream, limits: FrameLimits) {
+  /** `flow`: the inbound flow control of this stream (flow.ts), told of every read */
+  constructor (stream: Stream, limits: FrameLimits, flow?: StreamFlow) {
     this.stream = stream
     this.limits = limits
+    this.flow = flow
     this.bytes = byteStream(stream, { maxBufferSize: limits.maxBufferBytes })
+  }
+
+  private async take (n: number, options: ReadOptions): Promise<Uint8ArrayList> {
+    this.flow?.want(n)
+    try {
+      const got = await this.bytes.read({ bytes: n, signal: options.signal })
+      this.flow?.read(got.byteLength)
+      return got
+    } finally {
+      this.flow?.want(0)
+    }
   }
 
   /** The next message, or null when the peer closed its side cleanly between frames. */
@@ -72,7 +87,7 @@ export class FramedStream {
       if (i === 8) throw new ProtocolError('Malformed frame: length prefix too long')
       let byte: number
       try {
-        const one = await this.bytes.read({ bytes: 1, signal: options.signal })
+        const one = await this.take(1, options)
         byte = one.get(0)
       } catch (err) {
         if (i === 0 && (err as Error).name === 'UnexpectedEOFError') return null
@@ -85,7 +100,7 @@ export class FramedStream {
       throw new ProtocolError(`Frame of ${length} bytes refused: the limit is ${this.limits.maxFrameBytes}`)
     }
     if (length === 0) throw new ProtocolError('Malformed frame: empty')
-    const body = await this.bytes.read({ bytes: length, signal: options.signal })
+    const body = await this.take(length, options)
     this.traffic.read += length + varint.encodingLength(length)
     // always one copy into a new buffer, so the decoded byte strings (views)
     // never share a buffer that lower layers own

@@ -30,6 +30,8 @@ import { AbortedError, PeerRefusedError, ProtocolError, ShoalError, StreamClosed
 import type { Logger } from '../platform/logger.ts'
 import { encodeFrame, FramedStream, isString } from './codec.ts'
 import type { Frame, FrameLimits } from './codec.ts'
+import { flowLimits, PeerBudget } from './flow.ts'
+import type { FlowLimits } from './flow.ts'
 
 // ---- server ----
 
@@ -110,15 +112,18 @@ async function servePipelined<R> (framed: FramedStream, init: PipelineInit<R>): 
 
 /**
  * A protocol handler that serves each inbound stream with servePipelined and
- * closes it when the peer is done or it idled out. A stream that fails is
+ * closes it when the peer is done or it idled out. What the peers may send
+ * ahead of the server is bounded per stream, per peer and in all (flow.ts). A stream that fails is
  * logged, as `what`, and aborted: at debug when the peer just went away
  * mid-answer, at warn when it broke the protocol.
  */
-export function pipelinedHandler<R> (what: string, limits: FrameLimits, log: Logger, init: (peer: PeerId) => PipelineInit<R>): (stream: Stream, connection: Connection) => Promise<void> {
+export function pipelinedHandler<R> (what: string, limits: FrameLimits & { flow?: Partial<FlowLimits> }, log: Logger, init: (peer: PeerId) => PipelineInit<R>): (stream: Stream, connection: Connection) => Promise<void> {
+  // what the peers' inbound streams may hold unread (flow.ts), one budget per handler
+  const budget = new PeerBudget(flowLimits(limits.maxFrameBytes, limits.flow))
   return async (stream, connection) => {
     const peer = connection.remotePeer
     try {
-      const end = await servePipelined(new FramedStream(stream, limits), init(peer))
+      const end = await servePipelined(new FramedStream(stream, limits, budget.track(stream, peer)), init(peer))
       if (end === 'idle') log.debug(`${what} stream from peer idled out; closing it`, { peer: peer.toString() })
       await stream.close({ signal: AbortSignal.timeout(5000) })
     } catch (err) {

@@ -32,19 +32,18 @@ export const initCommand: Command = {
     const from = ctx.values['swarm-key-file'] as string | undefined
     if (generate && from != null) throw new UsageError('say either --swarm-key (a new key) or --swarm-key-file FILE (an existing one)')
     const paths = repoPaths(resolveRepoDir({ repo: ctx.values.repo as string | undefined, env: ctx.io.env }))
+    const keyFile = path.join(paths.root, SWARM_KEY_FILE)
+    // the key is checked before anything is written
+    const text = generate ? generateSwarmKey() : from != null ? await readKeyFile(from) : undefined
+    const key = text == null ? undefined : parseSwarmKey(text, from)
+    const existing = await loadSwarmKey(paths.root)
+    if (key != null && existing != null && existing.fingerprint !== key.fingerprint) {
+      throw new InvalidArgumentError(`The repo at ${paths.root} already has a swarm key (${existing.fingerprint}); to change networks, move ${keyFile} away first`)
+    }
     await ensureRepoDir(paths.root)
     const { created } = await loadOrCreateConfig(paths.config)
     const { privateKey } = await loadOrCreateIdentity(paths.identity)
-    const keyFile = path.join(paths.root, SWARM_KEY_FILE)
-    if (generate || from != null) {
-      const existing = await loadSwarmKey(paths.root)
-      const text = generate ? generateSwarmKey() : await readKeyFile(from as string)
-      const key = parseSwarmKey(text, from)
-      if (existing != null && existing.fingerprint !== key.fingerprint) {
-        throw new InvalidArgumentError(`The repo at ${paths.root} already has a swarm key (${existing.fingerprint}); to change networks, move ${keyFile} away first`)
-      }
-      if (existing == null) await writeFileAtomic(keyFile, text, 0o600)
-    }
+    if (text != null && existing == null) await writeFileAtomic(keyFile, text, 0o600)
     const swarm = await loadSwarmKey(paths.root)
     const result = {
       repo: paths.root,
