@@ -78,4 +78,22 @@ describe(`e2e: daemons as separate processes (${shoalCommand().join(' ')})`, fun
     sendSignal(again.proc, 'SIGINT')
     assert.equal(await again.proc.exited, 0)
   })
+
+  it('a private network: daemons initialised with one swarm key connect; one without it cannot join', async () => {
+    const keyed = path.join(dir, 'pk-a')
+    const init = await runShoal(['init', '--repo', keyed, '--swarm-key', '--json'])
+    assert.equal(init.code, 0, init.stderr)
+    const { swarmKeyFingerprint } = JSON.parse(init.stdout)
+    assert.equal((await runShoal(['init', '--repo', path.join(dir, 'pk-b'), '--swarm-key-file', path.join(keyed, 'swarm.key')])).code, 0)
+    const a = await startDaemon('pk-a')
+    const b = await startDaemon('pk-b', a.ready.addresses[0])
+    const outsider = await startDaemon('pk-out', a.ready.addresses[0])
+    await waitFor(async () => (await peersOf(b.repo)).includes(a.ready.peerId), 'the two members to connect', 30_000)
+    // the outsider's bootstrap dial fails at the handshake: give it time to try, then look
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    assert.deepEqual(await peersOf(outsider.repo), [])
+    assert.ok(!(await peersOf(a.repo)).includes(outsider.ready.peerId))
+    const health = JSON.parse((await runShoal(['health', '--json', '--repo', a.repo])).stdout)
+    assert.deepEqual(health.network, { private: true, fingerprint: swarmKeyFingerprint })
+  })
 })
