@@ -67,6 +67,8 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
       methods: nodeMethods(node),
       routes: contentRoutes(node.files, log.child('rpc')),
       allowedHosts: config.rpcAllowedHosts,
+      maxConnections: config.rpcMaxConnections,
+      readTimeoutMs: config.rpcReadTimeoutSeconds * 1000,
       logger: log.child('rpc')
     })
     undo.push(async () => { await rpc.close() })

@@ -2,7 +2,11 @@
  * The RPC port: JSON-RPC 2.0 over HTTP `POST /rpc` and plain HTTP routes for
  * streams of bytes, all guarded from the first byte: the Host header is
  * checked (against DNS rebinding), foreign browser Origins are refused, the
- * bearer token is required, and JSON bodies are capped.
+ * bearer token is required, and JSON bodies are capped. Connections are
+ * limited here, not by node:http (so that Deno enforces it too): at most
+ * `maxConnections` open, headers within `readTimeoutMs`, a body at least 1 KiB
+ * per `readTimeoutMs` while it is awaited, and a refused request is answered
+ * with `Connection: close` and cut without its body being read.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -12,6 +16,7 @@ import { ListenError } from '../errors.ts'
 import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
+import { connectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_MS } from './connection-limits.ts'
 import { handleJsonRpc } from './jsonrpc.ts'
 import type { MethodTable } from './jsonrpc.ts'
 
@@ -41,6 +46,14 @@ export interface RpcServerInit {
   /** extra Host header values to accept, HOST or HOST:PORT */
   allowedHosts?: string[]
   maxBodyBytes?: number
+  /** open connections at most; one more is closed at once (default 256) */
+  maxConnections?: number
+  /**
+   * the request line and headers must arrive within this long of the
+   * connection opening (or of the previous response ending), and a body must
+   * deliver MIN_BODY_BYTES_PER_WINDOW in every such period (default 10 s)
+   */
+  readTimeoutMs?: number
   logger?: Logger
 }
 
@@ -63,7 +76,14 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
   const inflight = new Set<AbortController>()
   let allowedHosts = new Set<string>()
 
+  const limits = connectionLimits({
+    maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    readTimeoutMs: init.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
+    log
+  })
+
   const server = http.createServer((req, res) => {
+    limits.onRequest(req, res)
     const controller = new AbortController()
     inflight.add(controller)
     res.on('close', () => {
@@ -80,7 +100,10 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
       }
     })
   })
-  server.headersTimeout = 10_000
+  server.on('connection', limits.onConnection)
+  // connectionLimits() enforces the read deadlines on both runtimes; Node's
+  // own headersTimeout (checked only every 30 s) stays as a backstop
+  server.headersTimeout = limits.readTimeoutMs
   // uploads of any size are allowed on the byte routes, so no whole-request
   // deadline; a connection that stalls for two minutes is closed
   server.requestTimeout = 0
@@ -89,33 +112,44 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> => {
     const hostHeader = (req.headers.host ?? '').toLowerCase()
     if (!allowedHosts.has(hostHeader)) {
-      sendText(res, 403, `Forbidden: Host "${hostHeader}" is not this RPC server`)
+      refuse(req, res, 403, `Forbidden: Host "${hostHeader}" is not this RPC server`)
       return
     }
     const origin = req.headers.origin
     if (origin != null && !isOwnOrigin(origin, allowedHosts)) {
-      sendText(res, 403, `Forbidden: requests from origin "${origin}" are not allowed`)
+      refuse(req, res, 403, `Forbidden: requests from origin "${origin}" are not allowed`)
       return
     }
     const auth = Buffer.from(req.headers.authorization ?? '')
     if (auth.length !== expectedAuth.length || !timingSafeEqual(auth, expectedAuth)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="shoal"')
-      sendText(res, 401, 'Unauthorized: send "Authorization: Bearer <token>" with the token from <repo>/rpc.token')
+      refuse(req, res, 401, 'Unauthorized: send "Authorization: Bearer <token>" with the token from <repo>/rpc.token')
       return
     }
     const url = new URL(req.url ?? '/', 'http://localhost')
     const candidates = routes.map(route => ({ route, match: route.path.exec(url.pathname) })).filter(c => c.match != null)
     if (candidates.length === 0) {
-      sendText(res, 404, `Not found: ${url.pathname}`)
+      refuse(req, res, 404, `Not found: ${url.pathname}`)
       return
     }
     const chosen = candidates.find(c => c.route.method === req.method)
     if (chosen == null) {
       res.setHeader('Allow', [...new Set(candidates.map(c => c.route.method))].join(', '))
-      sendText(res, 405, `Method not allowed: ${req.method ?? ''} ${url.pathname}`)
+      refuse(req, res, 405, `Method not allowed: ${req.method ?? ''} ${url.pathname}`)
       return
     }
     await chosen.route.handle(req, res, { url, match: chosen.match as RegExpExecArray, signal })
+  }
+
+  /**
+   * Answer a refused request with `Connection: close` and close the
+   * connection as soon as the answer is out, without reading the body.
+   */
+  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, text: string): void => {
+    const socket = req.socket
+    res.setHeader('Connection', 'close')
+    res.once('finish', () => { limits.closeSoon(socket) })
+    sendText(res, status, text)
   }
 
   const rpcRoute: HttpRoute = {
@@ -126,7 +160,14 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
   const routes = [rpcRoute, ...(init.routes ?? [])]
 
   const handleRpc = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> => {
-    const body = await readBody(req, maxBody)
+    let body: string | undefined
+    try {
+      body = await readBody(req, maxBody)
+    } catch {
+      // the client went away or was cut off (too slow) mid-body: nothing to answer
+      res.destroy()
+      return
+    }
     if (body == null) {
       res.setHeader('Connection', 'close')
       sendText(res, 413, `Payload too large: a JSON-RPC body may be at most ${maxBody} bytes`)
