@@ -17,6 +17,10 @@ import { nodeMethods } from '../rpc/methods.ts'
 import { newRpcToken, startRpcServer } from '../rpc/server.ts'
 import type { ApiFile } from '../rpc/client.ts'
 
+/** `shoal init`: a repo made ready without starting anything (node/init.ts) */
+export { initRepo } from '../node/init.ts'
+export type { InitOptions, InitResult } from '../node/init.ts'
+
 export interface DaemonInit {
   repoDir: string
   /** command-line overrides of the config file, for this run only */
