@@ -53,6 +53,8 @@ export interface ShoalConfig {
   rpcReadTimeoutSeconds: number
   /** most libp2p connections (peers) at once */
   maxConnections: number
+  /** how blocks are kept on disk: packed (segment files, the default) or flat (one file per block); a repo in the other layout is moved at start */
+  blockstore: 'packed' | 'flat'
 }
 
 export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
@@ -74,7 +76,8 @@ export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
   storageMax: 0,
   rpcMaxConnections: 256,
   rpcReadTimeoutSeconds: 10,
-  maxConnections: 300
+  maxConnections: 300,
+  blockstore: 'packed'
 })
 
 /** The default write quorum for k replicas: a majority (k=3: 2). */
@@ -208,6 +211,8 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
     if (!prefix.startsWith('/') || !prefix.endsWith('/')) throw new ConfigError(`Invalid ${source}: the "nameOwners" prefix "${prefix}" must start and end with "/" (e.g. "/team/")`)
     nameOwners[prefix] = peerIds(owners, `the owners of "${prefix}" in "nameOwners"`)
   }
+  const blockstore = raw.blockstore ?? DEFAULT_CONFIG.blockstore
+  if (blockstore !== 'packed' && blockstore !== 'flat') throw new ConfigError(`Invalid ${source}: "blockstore" must be "packed" or "flat"`)
   return {
     listen,
     rpc,
@@ -227,7 +232,8 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
     storageMax: Math.floor(number('storageMax', 0, 2 ** 53)),
     rpcMaxConnections: Math.floor(number('rpcMaxConnections', 1, 100_000)),
     rpcReadTimeoutSeconds: number('rpcReadTimeoutSeconds', 0.1, 3600),
-    maxConnections: Math.floor(number('maxConnections', 1, 100_000))
+    maxConnections: Math.floor(number('maxConnections', 1, 100_000)),
+    blockstore
   }
 }
 

@@ -72,7 +72,7 @@ export interface NodeHealth {
 }
 
 export interface NodeInit {
-  /** the repo: identity.key, blocks/, metadata.db */
+  /** the repo: identity.key, packs/ (or blocks/), metadata.db */
   repoDir: string
   config: ShoalConfig
   logger?: Logger
@@ -146,7 +146,8 @@ export class ShoalNode {
       dir: init.repoDir,
       logger: log.child('store'),
       onCorrupt: (cid, file) => { log.warn('corrupted block quarantined', { cid: cid.toString(), file }) },
-      storageMax: init.config.storageMax
+      storageMax: init.config.storageMax,
+      layout: init.config.blockstore
     })
     try {
       const libp2p = await createNetwork({

@@ -197,7 +197,8 @@ export class BlockReplicaService {
       limits: { idleTimeoutMs: this.init.streamIdleTimeoutMs },
       store: {
         has: async (cid) => await store.blocks.has(cid),
-        get: async (cid) => await store.blocks.get(cid),
+        // the receiver verifies what it gets (and scrub covers this disk): served unhashed
+        get: async (cid) => await store.blocks.get(cid, { verify: false }),
         put: async (cid, bytes, how) => {
           const [stored] = await putMany([[cid, bytes]], how)
           if (!stored) throw new CorruptBlockError(cid.toString())

@@ -42,6 +42,15 @@ export interface PutOptions extends AbortOptions {
   verified?: boolean
 }
 
+export interface GetOptions extends AbortOptions {
+  /**
+   * false: do not hash the bytes read; only for bytes handed to a receiver
+   * that verifies them itself (a block served to a peer). Scrub covers the
+   * disk. Default true.
+   */
+  verify?: boolean
+}
+
 export interface PutManyOptions extends PutOptions {
   /** How many puts run at once (default 32). */
   concurrency?: number
@@ -68,7 +77,7 @@ export interface Blockstore extends BlockSink, BlockSource {
    * CorruptBlockError when the stored bytes no longer match (the block is
    * then quarantined: later calls answer BlockNotFoundError).
    */
-  get(cid: CID, options?: AbortOptions): Promise<Uint8Array>
+  get(cid: CID, options?: GetOptions): Promise<Uint8Array>
   /** Whether a block is stored (not verified: `get` does that). */
   has(cid: CID, options?: AbortOptions): Promise<boolean>
   /** Remove a block; removing an absent block is not an error. */
@@ -80,6 +89,12 @@ export interface Blockstore extends BlockSink, BlockSource {
    * written since the last sync are fsynced. Called once per add.
    */
   sync(options?: AbortOptions): Promise<void>
+  /** Where a block's bytes are on disk (tests and tools), when the store knows. */
+  locate?(cid: CID): { file: string, offset: number, length: number } | undefined
+  /** Reclaim the space of deleted blocks (stores that only mark them dead). */
+  compact?(options?: AbortOptions): Promise<unknown>
+  /** Make everything durable and let go of open files. */
+  close?(): Promise<void>
 }
 
 /** The key of a block: its multihash, base32 upper case without padding (Kubo's flatfs key). */

@@ -2,8 +2,13 @@
  * The storage service of one node: the blockstore, the metadata database,
  * pins, blocks held for the network, garbage collection and stats.
  *
- *   <dir>/blocks/ tmp/ quarantine/   the FsBlockstore (unless one is given)
+ *   <dir>/packs/ quarantine/         the PackedBlockstore (the default layout)
+ *   <dir>/blocks/ tmp/ quarantine/   or the FsBlockstore (layout "flat"), unless one is given
  *   <dir>/metadata.db                SQLite (see metadata.ts)
+ *
+ * A repo holding blocks in the other layout is moved to the chosen one at
+ * open (each block read, verified and put; the old copies removed once the
+ * new ones are durable), so switching `blockstore` in the config is safe.
  *
  * Writes go through `blocks`, which keeps an index of the stored blocks (and
  * their total size) in SQLite so `stat()` costs two lookups, not a walk of
@@ -29,15 +34,20 @@ import { code as RAW_CODE } from 'multiformats/codecs/raw'
 import { childLinks, multihashKey } from '../content/blocks.ts'
 import { AbortedError, BlockNotFoundError, CorruptBlockError, InvalidArgumentError, NotPinnedError, StorageFullError } from '../errors.ts'
 import { silentLogger, type Logger } from '../platform/logger.ts'
-import { blockKey, putManyWith, throwIfAborted, type AbortOptions, type Block, type BlockInfo, type Blockstore, type PutManyOptions, type PutOptions } from './blockstore.ts'
+import { blockKey, putManyWith, throwIfAborted, type AbortOptions, type Block, type BlockInfo, type Blockstore, type GetOptions, type PutManyOptions, type PutOptions } from './blockstore.ts'
 import { FsBlockstore, Semaphore } from './fs-blockstore.ts'
+import { PackedBlockstore } from './packed-blockstore.ts'
 import { Metadata, type PinMode, type PinRow } from './metadata.ts'
 
 export interface ContentStoreInit {
   /** The store's directory (created if needed). */
   dir: string
-  /** The blockstore to use; default an FsBlockstore rooted at `dir`. */
+  /** The blockstore to use; default the `layout` one rooted at `dir`. */
   blockstore?: Blockstore
+  /** packed (default): segment files; flat: one file per block (Kubo's flatfs) */
+  layout?: BlockLayout
+  /** packed layout: the size at which a new segment is started (default 256 MiB; tests use small ones) */
+  segmentBytes?: number
   /** For the default blockstore: fsync files and directories (default true). */
   fsync?: boolean
   /** For the default blockstore: block writes at once (default 32). */
@@ -52,6 +62,8 @@ export interface ContentStoreInit {
   /** Most bytes of blocks stored (0 or absent: no limit but the disk); puts beyond it fail with StorageFullError. */
   storageMax?: number
 }
+
+export type BlockLayout = 'packed' | 'flat'
 
 export interface Pin {
   /** The root, in CIDv1 form (a CIDv0 and its v1 form are one pin). */
@@ -113,6 +125,7 @@ export class ContentStore {
   readonly #inSession = new AsyncLocalStorage<boolean>()
   readonly #log: Logger
   readonly #walkConcurrency: number
+  readonly #closing = new AbortController()
   #closed = false
 
   private constructor (dir: string, inner: Blockstore, metadata: Metadata, init: ContentStoreInit) {
@@ -128,9 +141,9 @@ export class ContentStore {
   static async open (init: ContentStoreInit): Promise<ContentStore> {
     const dir = path.resolve(init.dir)
     await fs.mkdir(dir, { recursive: true })
-    const inner = init.blockstore ?? await FsBlockstore.open({ root: dir, fsync: init.fsync, maxConcurrentWrites: init.maxConcurrentWrites, onCorrupt: init.onCorrupt })
     const metadata = Metadata.open(path.join(dir, 'metadata.db'), { now: init.now })
     try {
+      const inner = init.blockstore ?? await openLayout(dir, metadata, init)
       const store = new ContentStore(dir, inner, metadata, init)
       await store.#recover(metadata.fresh ? 'new metadata database' : metadata.stat('open') !== 0 ? 'unclean shutdown' : undefined)
       metadata.setStat('open', 1, true)
@@ -164,12 +177,15 @@ export class ContentStore {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#notInSession('close()')
+    this.#closing.abort()
     await this.#reclaiming
+    await this.#compacting
     const release = await this.#lock.acquire(true)
     try {
       if (this.#closed) return
       this.#index.flush()
       await this.#inner.sync()
+      await this.#inner.close?.()
       this.metadata.setStat('open', 0, true)
       this.metadata.close()
       this.#closed = true
@@ -348,6 +364,7 @@ export class ContentStore {
       return { removedBlocks, freedBytes }
     } finally {
       release()
+      if (removedBlocks > 0) this.#compactSoon()
     }
   }
 
@@ -394,6 +411,7 @@ export class ContentStore {
         this.#log.info('garbage collection', { removedBlocks, freedBytes, ms: Date.now() - started })
       } finally {
         release()
+        if (removedBlocks > 0) this.#compactSoon()
       }
     }
   }
@@ -433,6 +451,33 @@ export class ContentStore {
       await this.gc(options)
     }
     return fits()
+  }
+
+  #compacting?: Promise<unknown>
+  /**
+   * After GC or a drop: reclaim the dead space in the background (the
+   * packed store copies live records a slice at a time; adds go on).
+   */
+  #compactSoon (): void {
+    if (this.#compacting != null || this.#closed || this.#inner.compact == null) return
+    this.#compacting = new Promise(resolve => setImmediate(resolve))
+      .then(async () => {
+        if (this.#closed) return
+        const result = await this.#inner.compact?.({ signal: this.#closing.signal })
+        this.#log.debug('compacted the block store', { result })
+      })
+      .catch((err: Error) => { if (!this.#closed) this.#log.warn('could not compact the block store', { error: err.message }) })
+      .finally(() => { this.#compacting = undefined })
+  }
+
+  /** Wait for background compaction (tests, benchmarks). */
+  async compacted (): Promise<void> {
+    await this.#compacting
+  }
+
+  /** Where a block's bytes are on disk (tests and tools). */
+  locate (cid: CID): { file: string, offset: number, length: number } | undefined {
+    return this.#inner.locate?.(cid)
   }
 
   #reclaiming?: Promise<unknown>
@@ -550,7 +595,7 @@ class IndexedBlockstore implements Blockstore {
     this.#metadata.addBlocks(rows)
   }
 
-  async get (cid: CID, options?: AbortOptions): Promise<Uint8Array> {
+  async get (cid: CID, options?: GetOptions): Promise<Uint8Array> {
     try {
       return await this.#inner.get(cid, options)
     } catch (err) {
@@ -653,4 +698,63 @@ export class RwLock {
       next.grant()
     }
   }
+}
+
+/**
+ * The blockstore of `layout` under `dir`; blocks the repo holds in the other
+ * layout are moved into it first (verified; removed from the old one only
+ * once durable in the new one).
+ */
+async function openLayout (dir: string, metadata: Metadata, init: ContentStoreInit): Promise<Blockstore> {
+  const packed = async (): Promise<PackedBlockstore> => await PackedBlockstore.open({ root: dir, metadata, fsync: init.fsync, segmentBytes: init.segmentBytes, onCorrupt: init.onCorrupt })
+  const flat = async (): Promise<FsBlockstore> => await FsBlockstore.open({ root: dir, fsync: init.fsync, maxConcurrentWrites: init.maxConcurrentWrites, onCorrupt: init.onCorrupt })
+  const layout = init.layout ?? 'packed'
+  const hasFlat = await fs.stat(path.join(dir, 'blocks')).then(() => true, () => false)
+  const hasPacked = await fs.stat(path.join(dir, 'packs')).then(() => true, () => false)
+  if (layout === 'packed') {
+    const store = await packed()
+    if (hasFlat) {
+      await moveBlocks(await flat(), store, path.join(dir, 'blocks'), init.logger ?? silentLogger)
+      await fs.rm(path.join(dir, 'tmp'), { recursive: true, force: true })
+      // the block index is rebuilt from the new store (corrupt blocks were not moved)
+      metadata.setStat('open', 1, true)
+    }
+    return store
+  }
+  const store = await flat()
+  if (hasPacked) {
+    const old = await packed()
+    await moveBlocks(old, store, path.join(dir, 'packs'), init.logger ?? silentLogger)
+    await old.close()
+    metadata.transaction(() => {
+      metadata.db.exec('DELETE FROM pack_blocks')
+      metadata.db.exec('DELETE FROM pack_segments')
+    })
+    metadata.setStat('open', 1, true)
+  }
+  return store
+}
+
+/** Copies every block of `from` into `to` (verified), syncs, then removes `from`'s directory. */
+async function moveBlocks (from: Blockstore, to: Blockstore, fromDir: string, log: Logger): Promise<void> {
+  const started = Date.now()
+  let blocks = 0
+  let bytes = 0
+  let lost = 0
+  for await (const { cid } of from.list()) {
+    try {
+      const data = await from.get(cid)
+      await to.put(cid, data, { verified: true })
+      blocks++
+      bytes += data.length
+    } catch (err) {
+      // a corrupt block is quarantined by `from` and not moved
+      if (!(err instanceof CorruptBlockError) && !(err instanceof BlockNotFoundError)) throw err
+      lost++
+    }
+    if (blocks % 1024 === 0) await to.sync()
+  }
+  await to.sync()
+  await fs.rm(fromDir, { recursive: true, force: true })
+  if (blocks + lost > 0) log.info('moved the repo\'s blocks to the configured layout', { from: path.basename(fromDir), blocks, bytes, corrupt: lost, ms: Date.now() - started })
 }

@@ -1,23 +1,18 @@
-import path from 'node:path'
+import fs from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 
 /**
- * Where the default FsBlockstore under `dir` keeps a block, computed here
- * independently (RFC 4648 base32 of the multihash, next-to-last/2 shard).
+ * Overwrite a stored block's bytes where the store keeps them (a flat file,
+ * or its place in a segment) with as many random bytes, as a bad disk would.
  */
-export function blockFile (dir: string, cid: CID): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
-  let bits = 0
-  let value = 0
-  let key = ''
-  for (const byte of cid.multihash.bytes) {
-    value = ((value << 8) | byte) & 0xffff
-    bits += 8
-    while (bits >= 5) {
-      key += alphabet[(value >>> (bits - 5)) & 31]
-      bits -= 5
-    }
+export async function corruptBlock (store: { locate(cid: CID): { file: string, offset: number, length: number } | undefined }, cid: CID): Promise<void> {
+  const where = store.locate(cid)
+  if (where == null) throw new Error(`block ${cid} is not stored`)
+  const handle = await fs.open(where.file, 'r+')
+  try {
+    await handle.write(randomBytes(where.length), 0, where.length, where.offset)
+  } finally {
+    await handle.close()
   }
-  if (bits > 0) key += alphabet[(value << (5 - bits)) & 31]
-  return path.join(dir, 'blocks', key.slice(-3, -1), `${key}.data`)
 }

@@ -10,7 +10,7 @@ import { FsBlockstore } from '../../src/store/fs-blockstore.ts'
 import { MemoryBlockstore } from '../../src/store/memory-blockstore.ts'
 import { tempDir } from '../helpers/tmp.ts'
 import { buildDag, bytesOf, rawBlock, sleep } from './dag.ts'
-import { blockFile } from '../helpers/blocks.ts'
+import { corruptBlock } from '../helpers/blocks.ts'
 
 const sum = (blocks: Block[]): number => blocks.reduce((n, b) => n + b.bytes.length, 0)
 
@@ -95,8 +95,7 @@ describe('store/ContentStore', () => {
       const dag = await buildDag('rotten')
       await putAll(store, dag.blocks)
       const victim = dag.leaves[2]
-      const file = blockFile(dir, victim.cid)
-      await fs.writeFile(file, bytesOf('garbage', victim.bytes.length))
+      await corruptBlock(store, victim.cid)
       await assert.rejects(store.pin(dag.root.cid), (err: unknown) => err instanceof CorruptBlockError && err.cid === victim.cid.toString())
       assert.deepEqual(await store.listPins(), [])
       assert.equal(await store.blocks.has(victim.cid), false) // quarantined
@@ -293,7 +292,7 @@ describe('store/ContentStore', () => {
     })
 
     it('is rebuilt from the blockstore after an unclean shutdown', async () => {
-      const first = await open()
+      const first = await open({ layout: 'flat' })
       const blocks = await Promise.all(Array.from({ length: 4 }, async (_, i) => await rawBlock(bytesOf(`crash-${i}`, 1000 * (i + 1)))))
       await putAll(first, blocks.slice(0, 3))
       first.metadata.close() // the process dies: no close(), the `open` flag stays set
@@ -303,7 +302,7 @@ describe('store/ContentStore', () => {
       await fsStore.delete(blocks[0].cid)
       await fsStore.put(blocks[3].cid, blocks[3].bytes)
 
-      const store = await open()
+      const store = await open({ layout: 'flat' })
       const stat = await store.stat()
       assert.equal(stat.blocks, 3)
       assert.equal(stat.bytes, 2000 + 3000 + 4000)
@@ -312,14 +311,14 @@ describe('store/ContentStore', () => {
       const meta = (await import('../../src/store/metadata.ts')).Metadata.open(path.join(dir, 'metadata.db'))
       meta.addBlocks([{ mh: new Uint8Array([0x12, 0x20, ...new Uint8Array(32)]), size: 1 }])
       meta.close()
-      assert.equal((await (await open()).stat()).blocks, 4)
+      assert.equal((await (await open({ layout: 'flat' })).stat()).blocks, 4)
     })
 
     it('a new metadata database over existing blocks indexes them', async () => {
       const fsStore = await FsBlockstore.open({ root: dir })
       const blocks = await Promise.all(Array.from({ length: 3 }, async (_, i) => await rawBlock(bytesOf(`pre-${i}`, 10 + i))))
       await fsStore.putMany(blocks)
-      const store = await open()
+      const store = await open({ layout: 'flat' })
       assert.deepEqual([(await store.stat()).blocks, (await store.stat()).bytes], [3, 33])
     })
 
@@ -328,7 +327,7 @@ describe('store/ContentStore', () => {
       const store = await open({ onCorrupt: (cid) => { reports.push(cid.toString()) } })
       const block = await rawBlock(bytesOf('bad', 1000))
       await putAll(store, [block])
-      await fs.writeFile(blockFile(dir, block.cid), bytesOf('worse', 1000))
+      await corruptBlock(store, block.cid)
       await assert.rejects(store.blocks.get(block.cid), CorruptBlockError)
       assert.deepEqual(reports, [block.cid.toString()])
       assert.equal((await store.stat()).blocks, 0)
