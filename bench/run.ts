@@ -25,6 +25,7 @@ import { shoalLookup } from './measure/shoal-lookup.ts'
 import { shoalRepair } from './measure/shoal-repair.ts'
 import { shoalAntiEntropy } from './measure/shoal-anti-entropy.ts'
 import { shoalFrameFlood } from './measure/shoal-frame-flood.ts'
+import { shoalCompaction } from './measure/shoal-compaction.ts'
 import { writeRandomFile } from './lib/data.ts'
 import { helia } from './lib/helia-peer.ts'
 import { installExitHandlers, onProgramExit } from './lib/proc.ts'
@@ -55,7 +56,8 @@ export const MEASUREMENTS: Measurement[] = [
   shoalLookup,
   shoalRepair,
   shoalAntiEntropy,
-  shoalFrameFlood
+  shoalFrameFlood,
+  shoalCompaction
 ]
 
 const started = Date.now()

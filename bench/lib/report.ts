@@ -236,7 +236,7 @@ export function renderMarkdown (r: BenchResults, chartFile: string): string {
     L.push('')
   }
 
-  for (const id of ['shoal-replicate', 'shoal-large', 'shoal-lookup', 'shoal-repair', 'shoal-anti-entropy', 'shoal-frame-flood']) {
+  for (const id of ['shoal-replicate', 'shoal-large', 'shoal-lookup', 'shoal-repair', 'shoal-anti-entropy', 'shoal-frame-flood', 'shoal-compaction']) {
     const m = find(r, id)
     if (m == null) continue
     L.push(`## ${m.title}`)

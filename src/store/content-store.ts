@@ -401,6 +401,8 @@ export class ContentStore {
         removedBlocks++
         freedBytes += size
         options.onProgress?.({ type: 'gc:removed', cid, size, removedBlocks, freedBytes })
+        // (a store whose deletes are synchronous would hold the event loop for the whole pass)
+        if (removedBlocks % 64 === 0) await new Promise(resolve => setImmediate(resolve))
       }
       await this.#inner.sync()
       return { removedBlocks, freedBytes }

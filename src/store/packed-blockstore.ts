@@ -11,16 +11,20 @@
  * bytes. A put appends its record to the active segment (one synchronous
  * write into the page cache) and is readable at once from an in-memory table
  * of pending locations. `sync()` is the group commit: every segment written
- * since the last commit is fdatasynced, then the pending locations go into
- * the index in one durable transaction; concurrent syncs share one commit.
+ * since the last commit is fdatasynced (in libuv's thread pool), then the
+ * pending locations go into the index in one transaction; concurrent syncs
+ * share one commit. The transaction is not fsynced (that would stall the
+ * event loop: node:sqlite is synchronous): what makes the blocks durable is
+ * the fdatasync, and a commit lost to a power cut is recovered at open.
  * So an add or a PUT batch pays one fdatasync and one index commit, not one
  * file, one fdatasync and one rename per block (the flat store's cost).
  *
- * Crash safety: the index is the truth. What a segment holds past its
- * committed end (a torn tail, puts never synced) is cut off at open; a
- * segment the index does not know is removed. Without any index (a lost
- * metadata.db), the segments are indexed again from their records, each
- * verified. Reads are verified unless the
+ * Crash safety: at open, what a segment holds past its committed end (all
+ * of it for a segment the index does not know, e.g. a lost metadata.db) is
+ * read record by record: whole records whose bytes verify are indexed (a
+ * synced block whose index commit was lost; or an unsynced one that made it
+ * to disk, which GC collects as cache), and the first torn one ends the
+ * segment, which is cut there. Reads are verified unless the
  * caller says the receiver verifies (a block served to a peer).
  *
  * Space: a delete only marks the bytes dead. `compact()` copies the live
@@ -135,28 +139,30 @@ export class PackedBlockstore implements Blockstore {
   async #init (): Promise<void> {
     this.#metadata.migrateModule('packs', PACK_MIGRATIONS)
     for (const dir of [this.root, this.packsDir, this.quarantineDir]) await fs.mkdir(dir, { recursive: true })
-    const known = new Map<number, { committed: number }>()
+    const known = new Map<number, number>()
     for (const row of this.#metadata.statement('SELECT id, committed FROM pack_segments').all() as Array<{ id: number, committed: number }>) {
-      known.set(Number(row.id), { committed: Number(row.committed) })
+      known.set(Number(row.id), Number(row.committed))
     }
-    const names = (await fs.readdir(this.packsDir)).sort()
-    if (known.size === 0 && names.some(n => SEGMENT_NAME.test(n))) {
-      // segments without an index (a lost or new metadata database): the records say what they hold
-      for (const name of names.filter(n => SEGMENT_NAME.test(n))) known.set(Number(name.slice(0, 8)), { committed: await this.#reindex(name) })
-    }
-    for (const name of names) {
+    for (const name of (await fs.readdir(this.packsDir)).sort()) {
       const match = SEGMENT_NAME.exec(name)
-      const id = match == null ? undefined : Number(match[1])
       const file = path.join(this.packsDir, name)
-      if (id == null || !known.has(id)) {
-        // never committed (or not a segment): nothing in the index points into it
+      if (match == null) continue
+      const id = Number(match[1])
+      const fd = fsSync.openSync(file, 'r+')
+      let committed = known.get(id) ?? 0
+      // past the committed end: records written (and maybe fdatasynced and
+      // acknowledged) whose index commit did not survive; whole ones that
+      // verify are indexed, the first torn one ends the segment
+      if (fsSync.fstatSync(fd).size > committed) {
+        committed = await this.#reindex(id, fd, committed, known.has(id))
+        fsSync.ftruncateSync(fd, committed)
+      }
+      if (committed === 0 && !known.has(id)) {
+        fsSync.closeSync(fd)
         await fs.rm(file, { force: true })
         continue
       }
-      const fd = fsSync.openSync(file, 'r+')
-      const committed = known.get(id)?.committed ?? 0
-      // a tail past the committed end was never acknowledged: cut it off
-      if (fsSync.fstatSync(fd).size > committed) fsSync.ftruncateSync(fd, committed)
+      known.set(id, committed)
       this.#segments.set(id, { id, fd, size: committed, committed, deadTail: new Map() })
     }
     for (const id of known.keys()) {
@@ -168,51 +174,46 @@ export class PackedBlockstore implements Blockstore {
   }
 
   /**
-   * Indexes a segment from its records: each one whose bytes match its
-   * multihash; a record that fails is skipped (its bytes dead), and the
-   * first one that cannot be a record (a torn tail) ends the segment.
-   * Returns the end of the last whole record.
+   * Indexes a segment's records from `from` on: each one whose bytes match
+   * its multihash (a block indexed elsewhere already keeps its place; this
+   * copy is dead bytes); one that fails is skipped (dead bytes); the first
+   * that cannot be a record (a torn tail) ends the segment. Returns the end
+   * of the last whole record.
    */
-  async #reindex (name: string): Promise<number> {
-    const id = Number(name.slice(0, 8))
-    const fd = fsSync.openSync(path.join(this.packsDir, name), 'r')
+  async #reindex (id: number, fd: number, from: number, known: boolean): Promise<number> {
     const size = fsSync.fstatSync(fd).size
-    let pos = 0
+    let pos = from
     let live = 0
     let dead = 0
     const rows: Array<{ mh: Uint8Array, off: number, len: number }> = []
-    try {
-      const header = new Uint8Array(HEADER_BYTES + 255)
-      while (pos + HEADER_BYTES <= size) {
-        fsSync.readSync(fd, header, 0, Math.min(header.length, size - pos), pos)
-        const len = new DataView(header.buffer).getUint32(0, true)
-        const mhLen = header[4]
-        const end = pos + HEADER_BYTES + mhLen + len
-        if (mhLen < 2 || end > size || len > MAX_RECORD_BYTES) break
-        const mh = header.slice(HEADER_BYTES, HEADER_BYTES + mhLen)
-        let cid: CID
-        try {
-          cid = cidOf(mh)
-        } catch {
-          break
-        }
-        const off = pos + HEADER_BYTES + mhLen
-        const bytes = this.#readFd(fd, off, len)
-        if (await verifyBlock(cid, bytes).catch(() => false)) {
-          rows.push({ mh, off, len })
-          live += len
-        } else {
-          dead += len
-        }
-        pos = end
+    const header = new Uint8Array(HEADER_BYTES + 255)
+    while (pos + HEADER_BYTES <= size) {
+      fsSync.readSync(fd, header, 0, Math.min(header.length, size - pos), pos)
+      const len = new DataView(header.buffer).getUint32(0, true)
+      const mhLen = header[4]
+      const end = pos + HEADER_BYTES + mhLen + len
+      if (mhLen < 2 || end > size || len > MAX_RECORD_BYTES) break
+      const mh = header.slice(HEADER_BYTES, HEADER_BYTES + mhLen)
+      let cid: CID
+      try {
+        cid = cidOf(mh)
+      } catch {
+        break
       }
-    } finally {
-      fsSync.closeSync(fd)
+      const off = pos + HEADER_BYTES + mhLen
+      if (await verifyBlock(cid, this.#readFd(fd, off, len)).catch(() => false)) rows.push({ mh, off, len })
+      else dead += end - pos
+      pos = end
     }
+    if (pos === from) return pos
     this.#metadata.transaction(() => {
-      this.#metadata.statement('INSERT INTO pack_segments (id, committed, live, dead) VALUES (?, ?, ?, ?)').run(id, pos, live, dead)
       const insert = this.#metadata.statement('INSERT OR IGNORE INTO pack_blocks (mh, seg, off, len) VALUES (?, ?, ?, ?)')
-      for (const r of rows) insert.run(r.mh, id, r.off, r.len)
+      for (const r of rows) {
+        if (Number(insert.run(r.mh, id, r.off, r.len).changes) > 0) live += r.len
+        else dead += r.len
+      }
+      if (!known) this.#metadata.statement('INSERT INTO pack_segments (id, committed, live, dead) VALUES (?, 0, 0, 0)').run(id)
+      this.#metadata.statement('UPDATE pack_segments SET committed = ?, live = live + ?, dead = dead + ? WHERE id = ?').run(pos, live, dead, id)
     }, true)
     return pos
   }
@@ -466,7 +467,7 @@ export class PackedBlockstore implements Blockstore {
         const d = delta.get(id) ?? { live: 0, dead: 0 }
         update.run(ends.get(id) ?? 0, d.live, d.dead, id)
       }
-    }, true)
+    })
     for (const r of rows) if (this.#pending.get(keyOf(r.mh)) === r) this.#pending.delete(keyOf(r.mh))
     for (const s of dirty) s.committed = Math.max(s.committed, ends.get(s.id) ?? 0)
   }

@@ -133,15 +133,23 @@ describe('integration: replication on 127.0.0.1', function () {
         // (once the cache writes of earlier reads have landed)
         await Promise.all(net.nodes.map(async n => { await n.files.flush() }))
         const expected = [0, 0, 0, 0]
+        let rootHolders = 0
         for (const block of cids) {
           const set = closestPeers(blockKey(block), net.nodes.map(n => n.peerId), 3)
           let holders = 0
           for (const n of net.nodes) if (set.some(p => p.equals(n.peerId)) && await n.store.blocks.has(block)) holders++
           expected[holders]++
+          if (block.equals(parseCid(root))) rootHolders = holders
         }
         const stat = await e.files.stat(root)
         assert.equal(stat.replicas?.blocks, cids.length, 'every block is counted')
-        assert.deepEqual(stat.replicas?.histogram, expected)
+        // E caches the root it reads: when E is in the root's replica set, that copy may be counted too
+        const eHasRootSlot = closestPeers(blockKey(parseCid(root)), net.nodes.map(n => n.peerId), 3).some(p => p.equals(e.peerId))
+        const withRoot = [...expected]
+        withRoot[rootHolders]--
+        withRoot[rootHolders + 1]++
+        const allowed = eHasRootSlot ? [expected, withRoot] : [expected]
+        assert.ok(allowed.some(h => JSON.stringify(h) === JSON.stringify(stat.replicas?.histogram)), `histogram ${JSON.stringify(stat.replicas?.histogram)}, expected ${allowed.map(h => JSON.stringify(h)).join(' or ')}`)
         await e.files.flush()
         const cached: string[] = []
         for (const block of cids) if (await e.store.blocks.has(block)) cached.push(block.toString())
