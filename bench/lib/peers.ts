@@ -4,6 +4,7 @@
  * alike on shoal (daemons driven over their HTTP API) and Helia (a node per
  * worker process).
  */
+import type { GcCounts } from './gc.ts'
 import type { Availability, BenchContext, System } from './runner.ts'
 
 export interface AddResult {
@@ -29,6 +30,8 @@ export interface StoragePeer {
   add(file: string, size: number, timeoutMs: number): Promise<AddResult>
   cat(cid: string, timeoutMs: number): Promise<CatResult>
   stop(): Promise<void>
+  /** the process's garbage collections so far, where the system counts them (shoal daemons: --trace-gc) */
+  gcCounts?(): GcCounts | undefined
 }
 
 export interface PeerSystem {

@@ -10,6 +10,8 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
+import { GcLineCounter } from './gc.ts'
+import type { GcCounts } from './gc.ts'
 import { pollFor, withTimeout } from './proc.ts'
 import { pickLoopback, STALL_MS } from './peers.ts'
 import type { AddResult, CatResult, PeerSystem, StoragePeer } from './peers.ts'
@@ -17,11 +19,12 @@ import type { Availability, BenchContext } from './runner.ts'
 import type { ReplicationReport } from '../../src/replication/push.ts'
 
 /** The built single binary when SHOAL_BIN is set (as in the e2e tests), else the sources under this Node. */
-export function shoalCommand (root: string): string[] {
+export function shoalCommand (root: string, v8Flags: string[] = []): string[] {
   const bin = process.env.SHOAL_BIN
+  // the binary's V8 flags are baked in (NODE_OPTIONS may not carry --trace-gc): no extra flags there
   if (bin != null && bin !== '') return [path.resolve(bin)]
   // the V8 flag that bin/shoal.ts, npm start and the binary run the daemon with
-  return [process.execPath, '--no-warnings', '--max-semi-space-size=16', path.join(root, 'bin/shoal.ts')]
+  return [process.execPath, '--no-warnings', '--max-semi-space-size=16', ...v8Flags, path.join(root, 'bin/shoal.ts')]
 }
 
 /**
@@ -42,10 +45,12 @@ export class ShoalDaemon implements StoragePeer {
   private readonly token: string
   private readonly child: ReturnType<typeof spawn>
   private readonly output: () => string
+  private readonly gc?: GcLineCounter
   private nextId = 1
 
-  private constructor (init: { name: string, child: ReturnType<typeof spawn>, output: () => string, rpc: string, token: string, peerId: string, addresses: string[] }) {
+  private constructor (init: { name: string, child: ReturnType<typeof spawn>, output: () => string, gc?: GcLineCounter, rpc: string, token: string, peerId: string, addresses: string[] }) {
     this.name = init.name
+    this.gc = init.gc
     this.child = init.child
     this.pid = init.child.pid as number
     this.output = init.output
@@ -63,17 +68,27 @@ export class ShoalDaemon implements StoragePeer {
     if (config != null) await fsp.writeFile(path.join(repo, 'config.json'), JSON.stringify(config))
     const args = ['daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--log-level', 'warn']
     if (bootstrap != null) args.push('--bootstrap', bootstrap)
-    const [command, ...pre] = shoalCommand(ctx.root)
+    // --trace-gc: every collection is a line on stdout, counted (gcCounts) and kept out of the log;
+    // the daemon is found ready through api.json, never through its output
+    const traceGc = process.env.SHOAL_BIN == null || process.env.SHOAL_BIN === ''
+    // SHOAL_BENCH_NODE_FLAGS: more flags for the daemons, to look inside (e.g. --cpu-prof --cpu-prof-dir=DIR)
+    const extra = (process.env.SHOAL_BENCH_NODE_FLAGS ?? '').split(' ').filter(f => f !== '')
+    const [command, ...pre] = shoalCommand(ctx.root, traceGc ? ['--trace-gc', ...extra] : [])
     const child = spawn(command, [...pre, ...args], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SHOAL_HOME: repo },
       stdio: ['ignore', 'pipe', 'pipe']
     })
     ctx.scope.track(child)
     let log = ''
-    const keep = (c: Buffer): void => { log = (log + c.toString()).slice(-8192) }
-    child.stdout?.on('data', keep)
-    child.stderr?.on('data', keep)
-    const output = (): string => log.trim() === '' ? '' : `\n--- shoal ${name} output ---\n${log.trim().slice(-2000)}`
+    const gc = traceGc ? new GcLineCounter() : undefined
+    child.stdout?.setEncoding('utf8')
+    child.stderr?.setEncoding('utf8')
+    child.stdout?.on('data', (c: string) => { log = (log + (gc?.feed(c) ?? c)).slice(-8192) })
+    child.stderr?.on('data', (c: string) => { log = (log + c).slice(-8192) })
+    const output = (): string => {
+      const all = (log + (gc?.unfinished ?? '')).trim()
+      return all === '' ? '' : `\n--- shoal ${name} output ---\n${all.slice(-2000)}`
+    }
 
     const api = await pollFor(async () => {
       if (child.exitCode != null || child.signalCode != null) throw new Error(`shoal daemon ${name} exited (${child.exitCode ?? child.signalCode})${output()}`)
@@ -86,7 +101,16 @@ export class ShoalDaemon implements StoragePeer {
     }, `shoal daemon ${name} to write api.json`, timeoutMs)
 
     const info = await jsonRpc<{ peerId: string, addresses: string[] }>(api.rpc, api.token, 'node.id', 1)
-    return new ShoalDaemon({ name, child, output, rpc: api.rpc, token: api.token, peerId: info.peerId, addresses: info.addresses })
+    return new ShoalDaemon({ name, child, output, gc, rpc: api.rpc, token: api.token, peerId: info.peerId, addresses: info.addresses })
+  }
+
+  /**
+   * The daemon's garbage collections so far (undefined when not traced: the
+   * single binary). V8 flushes each line at once, but it still crosses a pipe:
+   * read through `gcMeter` (gc.ts), which lets the last lines arrive.
+   */
+  gcCounts (): GcCounts | undefined {
+    return this.gc?.snapshot()
   }
 
   async call<T> (method: string, timeoutMs = 10_000, params?: Record<string, unknown>): Promise<T> {

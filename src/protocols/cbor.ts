@@ -9,6 +9,7 @@
  * Anything else goes to cborg, so the bytes on the wire, and what is
  * accepted or refused, are exactly cborg's (canonical, strict).
  */
+import { Buffer } from 'node:buffer'
 import * as cborg from 'cborg'
 
 const utf8 = new TextEncoder()
@@ -21,7 +22,7 @@ class Unsupported extends Error {}
 
 /** `value` as CBOR, in chunks (byte strings by reference); the same bytes as cborg.encode. */
 export function encodeCbor (value: unknown): Uint8Array[] {
-  const out = new ChunkWriter()
+  const out = new ChunkWriter(0)
   try {
     writeValue(out, value, 0)
   } catch (err) {
@@ -29,6 +30,62 @@ export function encodeCbor (value: unknown): Uint8Array[] {
     return [cborg.encode(value)]
   }
   return out.finish()
+}
+
+/**
+ * `value` as CBOR after its length as an unsigned varint (a protocol frame,
+ * codec.ts), in chunks as encodeCbor; the prefix is written into the first
+ * chunk, not a buffer of its own. `length` is the CBOR's.
+ */
+export function encodeCborWithLength (value: unknown): { chunks: Uint8Array[], length: number } {
+  const out = new ChunkWriter(MAX_VARINT_BYTES)
+  try {
+    writeValue(out, value, 0)
+  } catch (err) {
+    if (!(err instanceof Unsupported)) throw err
+    const body = cborg.encode(value)
+    return { chunks: [varintBytes(body.byteLength), body], length: body.byteLength }
+  }
+  return out.finishWithLength()
+}
+
+/** 2^56 and more is no frame length (codec.ts reads at most 8 varint bytes) */
+const MAX_VARINT_BYTES = 8
+
+function varintLength (n: number): number {
+  let bytes = 1
+  while (n >= 0x80) { n = Math.floor(n / 0x80); bytes++ }
+  return bytes
+}
+
+function writeVarint (n: number, into: Uint8Array, at: number): void {
+  while (n >= 0x80) {
+    into[at++] = (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  into[at] = n
+}
+
+function varintBytes (n: number): Uint8Array {
+  const out = new Uint8Array(varintLength(n))
+  writeVarint(n, out, 0)
+  return out
+}
+
+/**
+ * Map keys as UTF-8, kept: a protocol's keys are a handful of short strings
+ * sent in every frame. Bounded, so that maps with other keys cannot grow it.
+ */
+const keyBytes = new Map<string, Uint8Array>()
+const KEY_CACHE_ENTRIES = 256
+
+function encodeKey (key: string): Uint8Array {
+  let bytes = keyBytes.get(key)
+  if (bytes == null) {
+    bytes = utf8.encode(key)
+    if (keyBytes.size < KEY_CACHE_ENTRIES && key.length <= 32) keyBytes.set(key, bytes)
+  }
+  return bytes
 }
 
 /**
@@ -50,14 +107,44 @@ export function decodeCbor (body: Uint8Array): unknown {
 
 const MAX_DEPTH = 8
 
+/**
+ * The small parts of a value (heads, numbers, strings, short byte strings)
+ * are written into `head`, a buffer from Node's pool of small buffers (one
+ * allocation per few dozen frames, not one per frame); long byte strings are
+ * chunks of their own between them. `reserve` bytes at the start are left for
+ * a length prefix.
+ */
 class ChunkWriter {
   private readonly chunks: Uint8Array[] = []
-  private head = new Uint8Array(256)
-  private used = 0
+  private head: Uint8Array = Buffer.allocUnsafe(256)
+  private used: number
+  private readonly reserve: number
+  /** bytes written, the reserve not counted */
+  private length = 0
+
+  constructor (reserve: number) {
+    this.reserve = reserve
+    this.used = reserve
+  }
 
   byte (b: number): void {
     if (this.used === this.head.length) this.grow(1)
     this.head[this.used++] = b
+    this.length++
+  }
+
+  /** a text string: encoded straight into the head */
+  text (s: string): void {
+    // the byte length is known once encoded: encode after room for the longest
+    // head (1 + 4 bytes: a frame's strings are far below 4 GiB), then close the gap
+    const room = 5
+    if (this.used + room + s.length * 3 > this.head.length) this.grow(room + s.length * 3)
+    const at = this.used + room
+    const { written } = utf8.encodeInto(s, this.head.subarray(at))
+    this.start(3, written)
+    this.head.copyWithin(this.used, at, at + written)
+    this.used += written
+    this.length += written
   }
 
   /** a CBOR head: major type and argument, in the shortest form */
@@ -81,6 +168,7 @@ class ChunkWriter {
   }
 
   bytes (b: Uint8Array): void {
+    this.length += b.byteLength
     if (b.byteLength >= REFERENCE_BYTES) {
       this.flushHead()
       this.chunks.push(b)
@@ -96,7 +184,19 @@ class ChunkWriter {
     return this.chunks
   }
 
+  /** The chunks with the length (varint) in the reserve before the first one. */
+  finishWithLength (): { chunks: Uint8Array[], length: number } {
+    this.flushHead()
+    const first = this.chunks[0]
+    const prefix = varintLength(this.length)
+    if (prefix > this.reserve) throw new RangeError(`Cannot frame ${this.length} bytes`)
+    writeVarint(this.length, first, this.reserve - prefix)
+    this.chunks[0] = first.subarray(this.reserve - prefix)
+    return { chunks: this.chunks, length: this.length }
+  }
+
   private flushHead (): void {
+    // (the first chunk holds the reserve and at least the value's first head byte)
     if (this.used === 0) return
     this.chunks.push(this.head.subarray(0, this.used))
     this.head = this.head.subarray(this.used)
@@ -104,7 +204,7 @@ class ChunkWriter {
   }
 
   private grow (need: number): void {
-    const bigger = new Uint8Array(Math.max(this.head.length * 2, this.used + need + 256))
+    const bigger = Buffer.allocUnsafe(Math.max(this.head.length * 2, this.used + need + 256))
     bigger.set(this.head.subarray(0, this.used))
     this.head = bigger
   }
@@ -123,9 +223,7 @@ function writeValue (out: ChunkWriter, value: unknown, depth: number): void {
     if (!Number.isSafeInteger(value) || value < 0 || Object.is(value, -0)) throw new Unsupported()
     out.start(0, value)
   } else if (typeof value === 'string') {
-    const b = utf8.encode(value)
-    out.start(3, b.byteLength)
-    out.bytes(b)
+    out.text(value)
   } else if (typeof value === 'boolean') {
     out.byte(value ? 0xf5 : 0xf4)
   } else if (value instanceof Uint8Array) {
@@ -137,7 +235,7 @@ function writeValue (out: ChunkWriter, value: unknown, depth: number): void {
   } else if (value != null && Object.getPrototypeOf(value) === Object.prototype) {
     const entries = Object.entries(value as Record<string, unknown>)
       .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => [utf8.encode(k), v] as const)
+      .map(([k, v]) => [encodeKey(k), v] as const)
       .sort((a, b) => compareKeys(a[0], b[0]))
     // cborg writes a present-but-undefined entry; leave that to it
     if (entries.length !== Object.keys(value).length) throw new Unsupported()

@@ -11,7 +11,7 @@ import type { Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import * as varint from 'uint8-varint'
 import { ProtocolError, StreamClosedError } from '../errors.ts'
-import { decodeCbor, encodeCbor } from './cbor.ts'
+import { decodeCbor, encodeCborWithLength } from './cbor.ts'
 import type { StreamFlow } from './flow.ts'
 
 export interface FrameLimits {
@@ -25,13 +25,14 @@ export interface ReadOptions {
   signal?: AbortSignal
 }
 
-/** Encode one message as a frame: the length prefix, then the CBOR body in chunks (byte strings not copied). */
+/**
+ * Encode one message as a frame: the length prefix, then the CBOR body, in
+ * chunks (byte strings not copied; the prefix shares the first chunk).
+ */
 export function encodeFrame (message: object, maxFrameBytes = Infinity): Uint8Array[] {
-  const body = encodeCbor(message)
-  let length = 0
-  for (const chunk of body) length += chunk.byteLength
+  const { chunks, length } = encodeCborWithLength(message)
   if (length > maxFrameBytes) throw new ProtocolError(`Refusing to send a ${length}-byte frame: the limit is ${maxFrameBytes}`)
-  return [varint.encode(length), ...body]
+  return chunks
 }
 
 /** One decoded frame: a CBOR map with a string type `t`. */
@@ -113,8 +114,9 @@ export class FramedStream {
 
   /** Write one encoded frame (encodeFrame's chunks). */
   async writeFrame (chunks: Uint8Array[], options: ReadOptions = {}): Promise<void> {
-    // one write per frame, so that concurrent writers never interleave
-    const frame = new Uint8ArrayList(...chunks)
+    // one write per frame, so that concurrent writers never interleave (a
+    // frame of one chunk, most of those without a block, needs no list)
+    const frame = chunks.length === 1 ? chunks[0] : new Uint8ArrayList(...chunks)
     this.traffic.written += frame.byteLength
     try {
       await this.bytes.write(frame, options)

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import * as cborg from 'cborg'
-import { decodeCbor, encodeCbor } from '../../src/protocols/cbor.ts'
+import * as varint from 'uint8-varint'
+import { decodeCbor, encodeCbor, encodeCborWithLength } from '../../src/protocols/cbor.ts'
 
 const strict = { strict: true, rejectDuplicateMapKeys: true, useMaps: false }
 
@@ -53,6 +54,31 @@ describe('protocols: CBOR without copies', () => {
     const short = decodeCbor(joined(encodeCbor({ c: new Uint8Array(36) }))) as { c: Uint8Array }
     assert.notEqual(short.c.buffer, body.buffer)
     assert.equal(short.c.byteLength, short.c.buffer.byteLength)
+  })
+
+  it('frames: the varint length, then the same bytes as cborg, the length written into the first chunk', () => {
+    const values = [
+      ...Array.from({ length: 300 }, () => randomValue(3)),
+      { t: 'x', s: 'y'.repeat(100) }, // a length of 1 varint byte, near its end
+      { t: 'x', s: 'y'.repeat(200) }, // 2 bytes
+      { t: 'x', d: new Uint8Array(20_000) }, // 3 bytes, the block a chunk of its own
+      -1, { a: undefined } // cborg's
+    ]
+    for (const value of values) {
+      const expected = cborg.encode(value)
+      const { chunks, length } = encodeCborWithLength(value)
+      assert.equal(length, expected.byteLength)
+      assert.deepEqual(joined(chunks), Buffer.concat([varint.encode(expected.byteLength), expected]))
+    }
+    const small = encodeCborWithLength({ t: 'get', id: 1, c: [new Uint8Array(36)] })
+    assert.equal(small.chunks.length, 1, 'a frame without long byte strings is one chunk')
+  })
+
+  it('encodes many different keys and strings alike (keys are cached, within a bound)', () => {
+    for (let i = 0; i < 1000; i++) {
+      const value = { [`key-${i}`]: `value ü ${i}`, [`ü${'k'.repeat(i % 40)}`]: i }
+      assert.deepEqual(joined(encodeCbor(value)), Buffer.from(cborg.encode(value)))
+    }
   })
 
   it('leaves every other value to cborg: the same bytes', () => {
