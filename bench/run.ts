@@ -33,7 +33,7 @@ import { renderMarkdown, renderSvg } from './lib/report.ts'
 import type { BenchResults } from './lib/report.ts'
 import { runAll } from './lib/runner.ts'
 import type { Measurement } from './lib/runner.ts'
-import { shoal } from './lib/shoal-peer.ts'
+import { shoal, shoalFlat } from './lib/shoal-peer.ts'
 import { machine, versions } from './lib/system.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
@@ -47,8 +47,10 @@ export const MEASUREMENTS: Measurement[] = [
   rawStream,
   addMeasurement(shoal),
   addMeasurement(helia),
+  addMeasurement(shoalFlat),
   fetchMeasurement(shoal),
   fetchMeasurement(helia),
+  fetchMeasurement(shoalFlat),
   copiesMeasurement(shoal),
   copiesMeasurement(helia),
   shoalReplicate,
@@ -175,7 +177,7 @@ async function main (): Promise<number> {
     loadAverage: { start: loadAtStart, end: os.loadavg() },
     machine: machine(),
     versions: versions(ROOT),
-    systems: { shoal: shoal.notes, Helia: helia.notes },
+    systems: { shoal: shoal.notes, 'shoal, flat store': shoalFlat.notes, Helia: helia.notes },
     measurements: measured
   }
   await fsp.mkdir(RESULTS_DIR, { recursive: true })

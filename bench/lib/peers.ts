@@ -36,6 +36,8 @@ export interface StoragePeer {
 
 export interface PeerSystem {
   system: Exclude<System, 'reference'>
+  /** a second configuration of the same system (an A/B): its measurements' ids end in `-variant` */
+  variant?: string
   label: string
   /** whether the system can add and cat at all (checked once per benchmark) */
   availability(ctx: BenchContext): Promise<Availability>

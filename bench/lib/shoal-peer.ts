@@ -307,3 +307,16 @@ export const shoal: PeerSystem = {
     return d
   }
 }
+
+/** shoal with the flat store (one file per block), for the flat-vs-packed A/B */
+export const shoalFlat: PeerSystem = {
+  ...shoal,
+  variant: 'flat',
+  label: 'shoal, flat store',
+  notes: 'As shoal, with `"blockstore": "flat"` in each daemon\'s config.json (one file per block, the layout before the packed store).',
+  async start (ctx, name, join) {
+    const d = await ShoalDaemon.start(ctx, name, join?.address, 30_000, { blockstore: 'flat' })
+    if (join != null) await d.waitForPeer(join.peerId)
+    return d
+  }
+}

@@ -12,7 +12,7 @@ import type { Measurement } from '../lib/runner.ts'
 
 export function addMeasurement (sys: PeerSystem): Measurement {
   return {
-    id: `${sys.system}-add`,
+    id: `${sys.system}-add${sys.variant == null ? '' : `-${sys.variant}`}`,
     title: `Add (${sys.label})`,
     system: sys.system,
     group: 'add',
@@ -20,6 +20,7 @@ export function addMeasurement (sys: PeerSystem): Measurement {
     metrics: [
       { name: 'mbps', label: 'throughput', unit: 'MB/s' },
       { name: 'cpu', label: 'CPU', unit: 's', digits: 2 },
+      { name: 'cpuPerGiB', label: 'CPU per GiB', unit: 's', digits: 2 },
       { name: 'peakRss', label: 'peak RSS', unit: 'MB' },
       { name: 'fullGcs', label: 'full GCs per 256 MiB', unit: '', digits: 1 },
       { name: 'scavenges', label: 'scavenges per 256 MiB', unit: '', digits: 0 }
@@ -39,6 +40,7 @@ export function addMeasurement (sys: PeerSystem): Measurement {
           metrics: {
             mbps: mbps(ctx.fileSize, added.seconds),
             cpu: usage.cpuSeconds,
+            cpuPerGiB: usage.cpuSeconds / (ctx.fileSize / 2 ** 30),
             peakRss: usage.peakRss / 1e6,
             // a system that does not count its collections (Helia) has no such metrics
             ...(gcs == null ? {} : { fullGcs: per256MiB(gcs.full, ctx.fileSize), scavenges: per256MiB(gcs.scavenges, ctx.fileSize) })

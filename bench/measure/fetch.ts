@@ -12,7 +12,7 @@ import type { Measurement } from '../lib/runner.ts'
 
 export function fetchMeasurement (sys: PeerSystem): Measurement {
   return {
-    id: `${sys.system}-fetch`,
+    id: `${sys.system}-fetch${sys.variant == null ? '' : `-${sys.variant}`}`,
     title: `Fetch (${sys.label})`,
     system: sys.system,
     group: 'fetch',
@@ -21,8 +21,10 @@ export function fetchMeasurement (sys: PeerSystem): Measurement {
       { name: 'mbps', label: 'throughput', unit: 'MB/s' },
       { name: 'ttfbMs', label: 'time to first byte', unit: 'ms', digits: 0 },
       { name: 'fetcherCpu', label: 'fetcher CPU', unit: 's', digits: 2 },
+      { name: 'fetcherCpuPerGiB', label: 'fetcher CPU per GiB', unit: 's', digits: 2 },
       { name: 'fetcherRss', label: 'fetcher peak RSS', unit: 'MB' },
       { name: 'serverCpu', label: 'adder CPU', unit: 's', digits: 2 },
+      { name: 'serverCpuPerGiB', label: 'adder CPU per GiB (serving)', unit: 's', digits: 2 },
       { name: 'serverRss', label: 'adder peak RSS', unit: 'MB' },
       { name: 'fetcherFullGcs', label: 'fetcher full GCs per 256 MiB', unit: '', digits: 1 },
       { name: 'fetcherScavenges', label: 'fetcher scavenges per 256 MiB', unit: '', digits: 0 },
@@ -50,8 +52,10 @@ export function fetchMeasurement (sys: PeerSystem): Measurement {
             mbps: mbps(got.bytes, got.seconds),
             ttfbMs: got.ttfbMs,
             fetcherCpu: f.cpuSeconds,
+            fetcherCpuPerGiB: f.cpuSeconds / (got.bytes / 2 ** 30),
             fetcherRss: f.peakRss / 1e6,
             serverCpu: s.cpuSeconds,
+            serverCpuPerGiB: s.cpuSeconds / (got.bytes / 2 ** 30),
             serverRss: s.peakRss / 1e6,
             // a system that does not count its collections (Helia) has no such metrics
             ...(fg == null ? {} : { fetcherFullGcs: per256MiB(fg.full, got.bytes), fetcherScavenges: per256MiB(fg.scavenges, got.bytes) }),

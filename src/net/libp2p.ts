@@ -60,7 +60,7 @@ export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
     addresses: { listen: init.listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 256 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 } })],
+    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 1024 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 } })],
     peerDiscovery,
     ...(init.psk != null ? { connectionProtector: preSharedKey({ psk: init.psk }) } : {}),
     connectionManager: {
