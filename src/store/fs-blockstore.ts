@@ -340,7 +340,7 @@ async function sizeOf (file: string): Promise<number | undefined> {
 }
 
 /** fsync a directory; filesystems that cannot (EINVAL, ENOTSUP) are skipped, real I/O errors are not. */
-async function fsyncDir (dir: string): Promise<void> {
+export async function fsyncDir (dir: string): Promise<void> {
   let handle: fs.FileHandle
   try {
     handle = await fs.open(dir, 'r')

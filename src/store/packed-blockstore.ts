@@ -41,6 +41,7 @@ import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
 import { verifyBlock } from '../content/blocks.ts'
 import { BlockNotFoundError, CorruptBlockError, DiskFullError, InvalidArgumentError } from '../errors.ts'
+import { fsyncDir } from './fs-blockstore.ts'
 import type { Migration } from './metadata.ts'
 import type { Metadata } from './metadata.ts'
 import {
@@ -566,17 +567,4 @@ function skip (parts: Buffer[], offset: number): Buffer[] {
     offset = 0
   }
   return out
-}
-
-/** fsync a directory; filesystems that cannot (EINVAL, ENOTSUP) are skipped. */
-async function fsyncDir (dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r')
-  try {
-    await handle.sync()
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err
-  } finally {
-    await handle.close()
-  }
 }
