@@ -66,7 +66,7 @@ export function formatChunker (config: ChunkerConfig): ChunkerSpec {
 export interface ChunkerOptions {
   /**
    * The input buffers are the chunker's to free: nothing else holds them or a
-   * view of them (importer.ts `handOver`, e.g. the pieces of an HTTP upload).
+   * view of them (ImportOptions.freeInput, e.g. the pieces of an HTTP upload).
    * The fixed-size chunker then detaches each input once all its bytes are
    * copied into blocks, which returns its memory at once; left to the garbage
    * collector, a 256 MiB upload's pieces cost the daemon several full GCs

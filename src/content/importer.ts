@@ -31,8 +31,8 @@
  *
  * Copies: a chunk inside one input buffer is a view of it; a chunk spanning
  * input buffers is copied once (fixed-size chunks: straight into the chunk's
- * own buffer, see chunker.ts). A source marked with `handOver` has its
- * buffers freed as soon as they are copied, not at the next full GC. Each
+ * own buffer, see chunker.ts). With `freeInput`, the source's buffers are
+ * freed as soon as they are copied, not at the next full GC. Each
  * block is hashed once (node:crypto through multiformats, synchronously, on
  * the calling thread). The signal is checked
  * between input buffers and before each write, and passed to the sink; a
@@ -71,6 +71,15 @@ export interface ImportOptions {
   blockWriteConcurrency?: number
   /** files of a directory imported at a time (default 1; see the module comment) */
   fileImportConcurrency?: number
+  /**
+   * The source hands its buffers over to the import: nothing else holds them
+   * or a view of them once they are yielded (each is a buffer of its own, as
+   * the pieces of an HTTP request body are), so the chunker frees each one as
+   * soon as its bytes are copied into blocks (chunker.ts `freeInput`). Only
+   * for sources that are sure of it: a caller that reuses or keeps a buffer it
+   * yielded would find it emptied.
+   */
+  freeInput?: boolean
 }
 
 export interface ImportFileResult {
@@ -122,35 +131,13 @@ export const nullSink: BlockSink = {
   async put () {}
 }
 
-/**
- * The mark `handOver` puts on a source: a registered symbol, so that layers
- * that may not import this module (rpc/) can set it too.
- */
-export const HAND_OVER = Symbol.for('shoal.importer.handOver')
-
-/**
- * Marks `source` as handing its buffers over to the import: nothing else
- * holds them or a view of them once they are yielded (each is a buffer of
- * its own, as the pieces of an HTTP request body are), so the chunker may
- * free each one as soon as its bytes are copied into blocks (chunker.ts
- * `freeInput`). Only for sources that are sure of it: a caller that reuses or
- * keeps a buffer it yielded would find it emptied.
- */
-export function handOver<T extends AsyncIterable<Uint8Array> | Iterable<Uint8Array>> (source: T): T {
-  return Object.assign(source, { [HAND_OVER]: true })
-}
-
-function isHandedOver (source: object): boolean {
-  return (source as { [HAND_OVER]?: unknown })[HAND_OVER] === true
-}
-
 /** Imports one file (a byte stream) and returns its root CID. */
 export async function importFile (
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array,
   sink: BlockSink,
   options: ImportOptions = {}
 ): Promise<ImportFileResult> {
-  const run = new ImportRun(sink, options, isHandedOver(source))
+  const run = new ImportRun(sink, options)
   const content = checkContent(source instanceof Uint8Array ? [source] : source)
   let root: { cid: CID, unixfs?: { fileSize(): bigint } } | undefined
   try {
@@ -327,13 +314,9 @@ class ImportRun {
   private readonly window: number
   private readonly pending = new Set<Promise<void>>()
   private failure: { error: unknown } | undefined
-  /** the content's buffers are ours to free once copied (`handOver`) */
-  private readonly freeInput: boolean
-
-  constructor (sink: BlockSink, options: ImportOptions, freeInput = false) {
+  constructor (sink: BlockSink, options: ImportOptions) {
     this.sink = sink
     this.options = options
-    this.freeInput = freeInput
     this.signal = options.signal
     this.putOptions = options.signal == null ? undefined : { signal: options.signal }
     this.window = positive(options.blockWriteConcurrency ?? DEFAULT_BLOCK_WRITE_CONCURRENCY, 'blockWriteConcurrency')
@@ -386,7 +369,7 @@ class ImportRun {
   importerOptions (extra: Partial<ImporterOptions>): ImporterOptions {
     const o = this.options
     const cidVersion = this.cidVersion
-    const chunker = createChunker(parseChunker(o.chunker ?? DEFAULT_CHUNKER), { freeInput: this.freeInput })
+    const chunker = createChunker(parseChunker(o.chunker ?? DEFAULT_CHUNKER), { freeInput: o.freeInput === true })
     const rawLeaves = o.rawLeaves ?? cidVersion === 1
     const fileImportConcurrency = positive(o.fileImportConcurrency ?? 1, 'fileImportConcurrency')
     const onProgress = o.onProgress

@@ -113,6 +113,7 @@ export class Files {
           cidVersion: options.cidVersion,
           chunker: options.chunker,
           rawLeaves: options.rawLeaves,
+          freeInput: options.freeInput,
           signal: options.signal,
           onProgress: (e) => { options.onProgress?.({ phase: 'import', bytes: e.bytes }) }
         })

@@ -221,15 +221,6 @@ export function parseRange (header: string, size: number): { offset: number, len
 }
 
 /**
- * importer.ts `handOver`, through its registered symbol (rpc/ does not import
- * content/): the import may free the source's buffers once it has copied them
- * into blocks.
- */
-function handOver<T extends object> (source: T): T {
-  return Object.assign(source, { [Symbol.for('shoal.importer.handOver')]: true })
-}
-
-/**
  * The client went away. The signal follows the response's 'close', which
  * Deno emits only after the request stream has already failed; the socket
  * says so at once on both runtimes.
@@ -248,11 +239,11 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
         const multipart = (req.headers['content-type'] ?? '').startsWith('multipart/form-data')
         // an early stop of the import must not destroy `req`: the answer still has to reach the client.
         // A raw body's pieces are buffers of their own that nothing else keeps (Node's HTTP parser
-        // copies each into a new one): handed over, they are freed as soon as they are copied into
-        // blocks. Multipart parts are views into the body that the parser still uses: not those.
+        // copies each into a new one): handed over (`freeInput`), they are freed as soon as they are
+        // copied into blocks. Multipart parts are views into the body that the parser still uses: not those.
         const result = multipart
           ? await files.addDirectory(multipartEntries(req, signal), options)
-          : await files.add(handOver(req.iterator({ destroyOnReturn: false })), options)
+          : await files.add(req.iterator({ destroyOnReturn: false }), { ...options, freeInput: true })
         sendJson(res, 200, result)
       } catch (err) {
         if (clientGone(req, signal)) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { fixedSize, free } from '../../src/content/chunker.ts'
-import { handOver, importFile, nullSink, HAND_OVER } from '../../src/content/importer.ts'
+import { importFile, nullSink } from '../../src/content/importer.ts'
 import { MemoryBlocks, keystream } from './helpers.ts'
 
 /** `bytes` as separate buffers of the given sizes (taken in turn), each a copy with an ArrayBuffer of its own, as an HTTP body's pieces. */
@@ -110,30 +110,19 @@ describe('content/chunker: fixed-size chunks', () => {
   })
 })
 
-describe('content/importer: a handed-over source', () => {
+describe('content/importer: a source that hands its buffers over (freeInput)', () => {
   it('gives the same CID and blocks as any other source, and its pieces are freed', async () => {
     const bytes = keystream('hand-over', 5 * 262144 + 4321)
     const plain = new MemoryBlocks()
     const expected = await importFile(ownPieces(bytes, [65536, 19456]), plain)
     const input = ownPieces(bytes, [65536, 19456])
     const handed = new MemoryBlocks()
-    const result = await importFile(handOver(from(input)), handed)
+    const result = await importFile(from(input), handed, { freeInput: true })
     assert.equal(result.cid.toString(), expected.cid.toString())
     assert.equal(result.size, bytes.length)
     assert.deepEqual([...handed.blocks.keys()].sort(), [...plain.blocks.keys()].sort())
     // every piece but the last (a view of it may be the last chunk) was copied into blocks and freed
     assert.ok(input.slice(0, -1).every(detached), 'pieces freed')
-  })
-
-  it('is marked with a registered symbol: the mark the RPC routes set (they may not import the importer) works', async () => {
-    assert.equal(HAND_OVER, Symbol.for('shoal.importer.handOver'))
-    const bytes = keystream('route-mark', 2 * 262144 + 5)
-    const input = ownPieces(bytes, [65536])
-    // as rpc/content-routes.ts marks a raw upload's body
-    const source = Object.assign(from(input), { [Symbol.for('shoal.importer.handOver')]: true })
-    const result = await importFile(source, nullSink)
-    assert.equal(result.cid.toString(), (await importFile(bytes, nullSink)).cid.toString())
-    assert.ok(input.slice(0, -1).every(detached))
   })
 
   it('a source not handed over keeps its buffers', async () => {

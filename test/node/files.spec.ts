@@ -143,6 +143,18 @@ describe('node/Files', function () {
     assert.ok((await collect(files.cat(r.cid, { offset: CHUNK - 10, length: 20 }))).equals(bytes.subarray(CHUNK - 10, CHUNK + 10)))
   })
 
+  it('add with freeInput (as the RPC route adds a raw upload) frees the pieces it copied into blocks, and gives the same CID', async () => {
+    const { files } = await open()
+    const bytes = crypto.randomBytes(3 * CHUNK + 1000)
+    const pieces: Uint8Array[] = []
+    // (each a buffer of its own, as an HTTP body's pieces are: Buffer#slice would share one)
+    for (let at = 0; at < bytes.length; at += 65536 + 123) pieces.push(new Uint8Array(bytes.subarray(at, at + 65536 + 123)))
+    const r = await files.add(of(...pieces), { freeInput: true })
+    assert.equal(r.cid, (await importFile(bytes, nullSink)).cid.toString())
+    assert.ok(pieces.slice(0, -1).every(p => p.byteLength === 0), 'the pieces copied into blocks were freed')
+    assert.ok((await collect(files.cat(r.cid))).equals(bytes))
+  })
+
   it('stat, ls and the replica status of a lone node', async () => {
     const { files } = await open()
     const r = await files.addDirectory(of<DirectoryEntryInput>(
