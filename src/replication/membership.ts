@@ -103,8 +103,7 @@ export class Membership {
    * the k nearest members that have not said lately that they are full.
    */
   replicaSet (key: Uint8Array, k: number): PeerId[] {
-    const now = this.now()
-    for (const [peer, until] of this.full) if (until <= now) this.full.delete(peer)
+    this.forgetFull()
     const candidates = [this.self, ...this.members.values()].filter(p => !this.full.has(p.toString()))
     return closestPeers(key, candidates, k)
   }
@@ -116,7 +115,14 @@ export class Membership {
 
   /** How many members new writes skip now because they are full. */
   fullCount (): number {
+    this.forgetFull()
     return this.full.size
+  }
+
+  /** Full peers whose time is up count again. */
+  private forgetFull (): void {
+    const now = this.now()
+    for (const [peer, until] of this.full) if (until <= now) this.full.delete(peer)
   }
 
   /**

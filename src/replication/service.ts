@@ -176,10 +176,7 @@ export class BlockReplicaService {
     const putMany = async (blocks: Array<[CID, Uint8Array]>, how: PutFrom): Promise<boolean[]> => {
       const mine = this.responsibleFor(blocks.map(([cid]) => cid), how)
       const wanted = blocks.filter((_, i) => mine[i])
-      if (!await store.makeRoom(wanted.reduce((n, [, bytes]) => n + bytes.byteLength, 0))) {
-        const { usedBytes, maxBytes } = store.usage()
-        throw new StorageFullError(`Storage quota used up on this node (${usedBytes} of ${maxBytes} bytes, config "storageMax")`)
-      }
+      await store.ensureRoom(wanted.reduce((n, [, bytes]) => n + bytes.byteLength, 0), `Cannot store ${wanted.length} pushed blocks`)
       const stored = await store.writeSession(async () => {
         const done = await Promise.all(wanted.map(async ([cid, bytes]) => await store.blocks.put(cid, bytes).then(() => true, (err: unknown) => {
           if (err instanceof StorageFullError) throw err

@@ -178,8 +178,7 @@ export class ContentStore {
     if (this.#closed) return
     this.#notInSession('close()')
     this.#closing.abort()
-    await this.#reclaiming
-    await this.#compacting
+    await Promise.all(this.#running.values())
     const release = await this.#lock.acquire(true)
     try {
       if (this.#closed) return
@@ -434,6 +433,11 @@ export class ContentStore {
     }
   }
 
+  /** makeRoom, or StorageFullError saying what the quota is and how much of it is used. */
+  async ensureRoom (bytes: number, what: string, options: AbortOptions = {}): Promise<void> {
+    if (!await this.makeRoom(bytes, options)) throw quotaUsedUp(what, this.#index.used(), this.#index.max)
+  }
+
   /** Bytes of blocks stored (and being stored) against the quota (0: none). */
   usage (): { usedBytes: number, maxBytes: number } {
     return { usedBytes: this.#index.used(), maxBytes: this.#index.max }
@@ -455,41 +459,38 @@ export class ContentStore {
     return fits()
   }
 
-  #compacting?: Promise<unknown>
-  /**
-   * After GC or a drop: reclaim the dead space in the background (the
-   * packed store copies live records a slice at a time; adds go on).
-   */
+  /** After GC or a drop: reclaim the dead space in the background (the packed store copies live records a slice at a time; adds go on). */
   #compactSoon (): void {
-    if (this.#compacting != null || this.#closed || this.#inner.compact == null) return
-    this.#compacting = new Promise(resolve => setImmediate(resolve))
-      .then(async () => {
-        if (this.#closed) return
-        const result = await this.#inner.compact?.({ signal: this.#closing.signal })
-        this.#log.debug('compacted the block store', { result })
-      })
-      .catch((err: Error) => { if (!this.#closed) this.#log.warn('could not compact the block store', { error: err.message }) })
-      .finally(() => { this.#compacting = undefined })
+    if (this.#inner.compact == null) return
+    this.#background('compact', 'could not compact the block store', async () => {
+      const result = await this.#inner.compact?.({ signal: this.#closing.signal })
+      this.#log.debug('compacted the block store', { result })
+    })
+  }
+
+  /** A put was refused for the quota: reclaim cache in the background. */
+  #reclaimSoon (): void {
+    this.#background('reclaim', 'could not reclaim cache for the storage quota', async () => { await this.makeRoom(1) })
+  }
+
+  readonly #running = new Map<'compact' | 'reclaim', Promise<void>>()
+  /** Runs `fn` after this turn of the event loop, unless one of its `kind` runs already or the store closed; a failure is logged. */
+  #background (kind: 'compact' | 'reclaim', failure: string, fn: () => Promise<void>): void {
+    if (this.#running.has(kind) || this.#closed) return
+    this.#running.set(kind, new Promise(resolve => setImmediate(resolve))
+      .then(async () => { if (!this.#closed) await fn() })
+      .catch((err: Error) => { if (!this.#closed) this.#log.warn(failure, { error: err.message }) })
+      .finally(() => { this.#running.delete(kind) }))
   }
 
   /** Wait for background compaction (tests, benchmarks). */
   async compacted (): Promise<void> {
-    await this.#compacting
+    await this.#running.get('compact')
   }
 
   /** Where a block's bytes are on disk (tests and tools). */
   locate (cid: CID): { file: string, offset: number, length: number } | undefined {
     return this.#inner.locate?.(cid)
-  }
-
-  #reclaiming?: Promise<unknown>
-  /** A put was refused for the quota: reclaim cache in the background, once at a time. */
-  #reclaimSoon (): void {
-    if (this.#reclaiming != null || this.#closed) return
-    this.#reclaiming = new Promise(resolve => setImmediate(resolve))
-      .then(async () => { if (!this.#closed) await this.makeRoom(1) })
-      .catch((err: Error) => { this.#log.warn('could not reclaim cache for the storage quota', { error: err.message }) })
-      .finally(() => { this.#reclaiming = undefined })
   }
 
   #checkOpen (): void {
@@ -557,7 +558,7 @@ class IndexedBlockstore implements Blockstore {
       const used = this.used()
       if (used + bytes.length > this.max && !this.#pending.has(key) && !await this.#inner.has(cid, options)) {
         this.#onFull()
-        throw new StorageFullError(`Cannot store block "${cid}": this node's storage quota is used up (${used} of ${this.max} bytes, config "storageMax")`)
+        throw quotaUsedUp(`Cannot store block "${cid}"`, used, this.max)
       }
       this.#reserved += bytes.length
       try {
@@ -759,4 +760,8 @@ async function moveBlocks (from: Blockstore, to: Blockstore, fromDir: string, lo
   await to.sync()
   await fs.rm(fromDir, { recursive: true, force: true })
   if (blocks + lost > 0) log.info('moved the repo\'s blocks to the configured layout', { from: path.basename(fromDir), blocks, bytes, corrupt: lost, ms: Date.now() - started })
+}
+
+function quotaUsedUp (what: string, used: number, max: number): StorageFullError {
+  return new StorageFullError(`${what}: this node's storage quota is used up (${used} of ${max} bytes, config "storageMax")`)
 }
