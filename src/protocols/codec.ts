@@ -69,15 +69,18 @@ export class FramedStream {
     this.bytes = byteStream(stream, { maxBufferSize: limits.maxBufferBytes })
   }
 
+  /** `n` bytes, the flow control told that the reader waits for them, then that they were read. */
   private async take (n: number, options: ReadOptions): Promise<Uint8ArrayList> {
     this.flow?.want(n)
+    let got: Uint8ArrayList
     try {
-      const got = await this.bytes.read({ bytes: n, signal: options.signal })
-      this.flow?.read(got.byteLength)
-      return got
-    } finally {
+      got = await this.bytes.read({ bytes: n, signal: options.signal })
+    } catch (err) {
       this.flow?.want(0)
+      throw err
     }
+    this.flow?.read(got.byteLength) // (no longer waiting, too)
+    return got
   }
 
   /** The next message, or null when the peer closed its side cleanly between frames. */
