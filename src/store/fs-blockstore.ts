@@ -170,12 +170,7 @@ export class FsBlockstore implements Blockstore {
       tmpCreated = false
     } catch (err) {
       if (tmpCreated) await fs.rm(tmp, { force: true }).catch(() => {})
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOSPC' || code === 'EDQUOT') {
-        const why = code === 'ENOSPC' ? 'the disk is full' : 'the disk quota is exhausted'
-        throw new DiskFullError(`Cannot store block "${cid}" in the repo at ${this.root}: ${why} (${code})`, { cause: err })
-      }
-      throw err
+      throw storeError(err, cid, this.root)
     }
     this.#touched.add(dir)
   }
@@ -337,6 +332,14 @@ async function readBlockFile (cid: CID, file: string, signal: AbortSignal | unde
 /** Size of a file, undefined if absent (synchronous: a cached metadata lookup, see writeTempFile). */
 async function sizeOf (file: string): Promise<number | undefined> {
   return fsSync.statSync(file, { throwIfNoEntry: false })?.size
+}
+
+/** A failed block write as shoal reports it: a full disk or quota is a DiskFullError naming the block and the repo. */
+export function storeError (err: unknown, cid: CID, root: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return err
+  const why = code === 'ENOSPC' ? 'the disk is full' : 'the disk quota is exhausted'
+  return new DiskFullError(`Cannot store block "${cid}" in the repo at ${root}: ${why} (${code})`, { cause: err })
 }
 
 /** fsync a directory; filesystems that cannot (EINVAL, ENOTSUP) are skipped, real I/O errors are not. */

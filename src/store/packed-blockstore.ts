@@ -40,8 +40,8 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
 import { verifyBlock } from '../content/blocks.ts'
-import { BlockNotFoundError, CorruptBlockError, DiskFullError, InvalidArgumentError } from '../errors.ts'
-import { fsyncDir } from './fs-blockstore.ts'
+import { BlockNotFoundError, CorruptBlockError, InvalidArgumentError } from '../errors.ts'
+import { fsyncDir, storeError } from './fs-blockstore.ts'
 import type { Migration } from './metadata.ts'
 import type { Metadata } from './metadata.ts'
 import {
@@ -115,9 +115,8 @@ export class PackedBlockstore implements Blockstore {
   #dirty = new Set<Segment>()
   /** a new segment file was created since the last commit (the directory needs an fsync) */
   #newFiles = false
-  /** the commit in progress, and whether another must follow it */
+  /** the commit in progress */
   #committing?: Promise<void>
-  #again = false
   #closed = false
 
   private constructor (init: PackedBlockstoreInit) {
@@ -273,11 +272,7 @@ export class PackedBlockstore implements Blockstore {
     } catch (err) {
       // no half record stays behind (and a full disk gets its space back)
       try { fsSync.ftruncateSync(segment.fd, segment.size) } catch {}
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOSPC' || code === 'EDQUOT') {
-        throw new DiskFullError(`Cannot store block "${cid}" in the repo at ${this.root}: ${code === 'ENOSPC' ? 'the disk is full' : 'the disk quota is exhausted'} (${code})`, { cause: err })
-      }
-      throw err
+      throw storeError(err, cid, this.root)
     }
     const loc = { seg: segment.id, off: segment.size + HEADER_BYTES + mh.length, len: bytes.length }
     segment.size += recordBytes
@@ -396,22 +391,18 @@ export class PackedBlockstore implements Blockstore {
     } while (batch.length === 1000)
   }
 
-  /** The group commit: fdatasync what was written, then the index, durably. */
+  /**
+   * The group commit: fdatasync what was written, then the index (see the
+   * module comment). A sync that finds a commit running waits for it, and
+   * the syncs that waited share the next one.
+   */
   async sync (options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal, 'Syncing the block store')
     this.#checkOpen()
-    if (this.#committing != null) {
-      this.#again = true
-      await this.#committing
-      if (this.#pending.size === 0 && this.#dirty.size === 0) return
-      return await this.sync(options)
-    }
+    while (this.#committing != null) await this.#committing
+    if (this.#pending.size === 0 && this.#dirty.size === 0 && !this.#newFiles) return
     this.#committing = this.#commit().finally(() => { this.#committing = undefined })
     await this.#committing
-    if (this.#again) {
-      this.#again = false
-      if (this.#pending.size > 0 || this.#dirty.size > 0) await this.sync(options)
-    }
   }
 
   async #commit (): Promise<void> {
