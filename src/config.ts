@@ -13,6 +13,7 @@ import { readFileIfExists, writeFileAtomic } from './platform/files.ts'
 export const DHT_PROTOCOL = '/shoal/kad/1.0.0'
 export const DEFAULT_P2P_PORT = 4710
 export const DEFAULT_RPC_PORT = 4711
+export const DEFAULT_GATEWAY_PORT = 4712
 
 export interface ShoalConfig {
   /** p2p listen multiaddrs */
@@ -53,6 +54,8 @@ export interface ShoalConfig {
   rpcReadTimeoutSeconds: number
   /** most libp2p connections (peers) at once */
   maxConnections: number
+  /** the HTTP gateway's address, HOST:PORT (read-only: trustless blocks and CARs, files, listings); null: off. `true` in the file means 127.0.0.1:4712 */
+  gateway: string | null
   /** how blocks are kept on disk: packed (segment files, the default) or flat (one file per block); a repo in the other layout is moved at start */
   blockstore: 'packed' | 'flat'
 }
@@ -77,6 +80,7 @@ export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
   rpcMaxConnections: 256,
   rpcReadTimeoutSeconds: 10,
   maxConnections: 300,
+  gateway: null,
   blockstore: 'packed'
 })
 
@@ -211,6 +215,10 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
     if (!prefix.startsWith('/') || !prefix.endsWith('/')) throw new ConfigError(`Invalid ${source}: the "nameOwners" prefix "${prefix}" must start and end with "/" (e.g. "/team/")`)
     nameOwners[prefix] = peerIds(owners, `the owners of "${prefix}" in "nameOwners"`)
   }
+  const gatewayRaw = raw.gateway ?? DEFAULT_CONFIG.gateway
+  const gateway = gatewayRaw === true ? `127.0.0.1:${DEFAULT_GATEWAY_PORT}` : gatewayRaw === false ? null : gatewayRaw
+  if (gateway != null && typeof gateway !== 'string') throw new ConfigError(`Invalid ${source}: "gateway" must be null (off), true (127.0.0.1:${DEFAULT_GATEWAY_PORT}) or a string HOST:PORT`)
+  if (gateway != null) wrap(() => parseHostPort(gateway))
   const blockstore = raw.blockstore ?? DEFAULT_CONFIG.blockstore
   if (blockstore !== 'packed' && blockstore !== 'flat') throw new ConfigError(`Invalid ${source}: "blockstore" must be "packed" or "flat"`)
   return {
@@ -233,6 +241,7 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
     rpcMaxConnections: Math.floor(number('rpcMaxConnections', 1, 100_000)),
     rpcReadTimeoutSeconds: number('rpcReadTimeoutSeconds', 0.1, 3600),
     maxConnections: Math.floor(number('maxConnections', 1, 100_000)),
+    gateway,
     blockstore
   }
 }

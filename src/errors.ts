@@ -124,6 +124,14 @@ export class BlockNotFoundError extends ShoalError {
   }
 }
 
+/** A path below a CID that names no entry (`CID/dir/missing`). */
+export class PathNotFoundError extends ShoalError {
+  constructor (message: string) {
+    super(message, 'ERR_PATH_NOT_FOUND')
+    this.name = 'PathNotFoundError'
+  }
+}
+
 /** A block whose bytes do not hash to its CID: never served, quarantined. */
 export class CorruptBlockError extends ShoalError {
   readonly cid: string

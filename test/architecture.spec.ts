@@ -22,10 +22,11 @@ const ALLOWED: Record<string, string[]> = {
   names: ['errors', 'platform', 'config', 'content', 'store', 'protocols'],
   node: ['errors', 'platform', 'config', 'version', 'content', 'store', 'net', 'protocols', 'replication', 'names'],
   rpc: ['errors', 'platform', 'config', 'version', 'node'],
-  daemon: ['errors', 'platform', 'config', 'node', 'rpc'],
+  gateway: ['errors', 'platform', 'config', 'content', 'rpc'],
+  daemon: ['errors', 'platform', 'config', 'node', 'rpc', 'gateway'],
   cli: ['errors', 'platform', 'config', 'version', 'content', 'rpc', 'daemon']
 }
-const NO_LIBP2P = new Set(['rpc', 'cli', 'daemon'])
+const NO_LIBP2P = new Set(['rpc', 'gateway', 'cli', 'daemon'])
 
 function layerOf (file: string): string {
   const rel = path.relative(SRC, file).split(path.sep)

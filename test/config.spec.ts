@@ -56,6 +56,15 @@ describe('config', () => {
       assert.throws(() => parseConfig({ replicas: 2, quorum: 3 }), /a "quorum" of 3 can never be met with 2 "replicas"/)
     })
 
+    it('keeps the gateway off unless asked: true is loopback port 4712, a string is HOST:PORT', () => {
+      assert.equal(parseConfig({}).gateway, null)
+      assert.equal(parseConfig({ gateway: false }).gateway, null)
+      assert.equal(parseConfig({ gateway: true }).gateway, '127.0.0.1:4712')
+      assert.equal(parseConfig({ gateway: '0.0.0.0:8080' }).gateway, '0.0.0.0:8080')
+      assert.throws(() => parseConfig({ gateway: 8080 }), /"gateway" must be null \(off\), true/)
+      assert.throws(() => parseConfig({ gateway: 'nowhere' }), /Invalid address "nowhere"/)
+    })
+
     it('takes the stream idle timeouts in milliseconds, within bounds', () => {
       assert.deepEqual([DEFAULT_CONFIG.streamIdleTimeoutMs, DEFAULT_CONFIG.sessionIdleTimeoutMs], [30_000, 20_000])
       const config = parseConfig({ streamIdleTimeoutMs: 1000, sessionIdleTimeoutMs: 500 })

@@ -5,7 +5,10 @@
  */
 import fs from 'node:fs/promises'
 import { loadOrCreateConfig } from '../config.ts'
+import { UnsupportedError } from '../errors.ts'
 import type { ShoalConfig } from '../config.ts'
+import { startGateway } from '../gateway/gateway.ts'
+import type { GatewaySource } from '../gateway/gateway.ts'
 import { ShoalNode } from '../node/node.ts'
 import { writeFileAtomic } from '../platform/files.ts'
 import { silentLogger } from '../platform/logger.ts'
@@ -36,6 +39,8 @@ export interface Daemon {
   readonly config: ShoalConfig
   /** the RPC address actually bound */
   readonly rpcAddress: string
+  /** the gateway's address actually bound, when config `gateway` opens one */
+  readonly gatewayAddress?: string
   stop(): Promise<void>
 }
 
@@ -77,6 +82,22 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     })
     undo.push(async () => { await rpc.close() })
 
+    let gatewayAddress: string | undefined
+    if (config.gateway != null) {
+      const gateway = await startGateway({
+        listen: config.gateway,
+        source: gatewaySource(node),
+        maxConnections: config.rpcMaxConnections,
+        readTimeoutMs: config.rpcReadTimeoutSeconds * 1000,
+        logger: log.child('gateway')
+      })
+      undo.push(async () => { await gateway.close() })
+      gatewayAddress = gateway.address
+      if (!/^(127\.|\[::1\]|localhost:)/.test(gateway.address)) {
+        log.warn('the gateway listens beyond loopback: whoever reaches it can read everything this cluster stores', { address: gateway.address })
+      }
+    }
+
     const api: ApiFile = { rpc: rpc.address, pid: process.pid }
     await writeFileAtomic(paths.api, JSON.stringify(api) + '\n', 0o600)
     undo.push(async () => { await fs.rm(paths.api, { force: true }) })
@@ -87,6 +108,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
       paths,
       config,
       rpcAddress: rpc.address,
+      gatewayAddress,
       stop: async () => {
         stopping ??= rollback()
         await stopping
@@ -95,6 +117,18 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   } catch (err) {
     await rollback()
     throw err
+  }
+}
+
+/** The node's files as the gateway reads them. */
+function gatewaySource (node: ShoalNode): GatewaySource {
+  const { files } = node
+  return {
+    block: async (cid, options) => await files.block(cid, options),
+    resolve: async (root, path, options) => await files.resolve(root, path, options),
+    cat: (cid, options) => files.cat(cid, options),
+    ls: async (cid, options) => await files.ls(cid, options),
+    car: () => { throw new UnsupportedError('CAR export is not built yet') }
   }
 }
 

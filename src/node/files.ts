@@ -5,9 +5,11 @@
  */
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
+import { identity } from 'multiformats/hashes/identity'
 import { multihashKey, parseCid } from '../content/blocks.ts'
 import type { BlockSink } from '../content/blocks.ts'
 import { walkDag } from '../content/dag.ts'
+import { PathNotFoundError } from '../errors.ts'
 import { cat, ls, statContent } from '../content/exporter.ts'
 import type { ContentStat, LsEntry } from '../content/exporter.ts'
 import { importDirectory, importFile } from '../content/importer.ts'
@@ -155,6 +157,23 @@ export class Files {
     const stat = await statContent(cid, { get: async (c, o) => await fetcher.get(c, { ...o, prefetch }) }, options)
     if (options.replicas === false) return stat
     return { ...stat, replicas: await this.init.replicas.replicaStatus(cid, options) }
+  }
+
+  /** One block's bytes, verified, from here or the network (an identity CID carries its own). */
+  async block (cid: CID, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    if (cid.multihash.code === identity.code) return cid.multihash.digest
+    return await this.init.fetcher.get(cid, options)
+  }
+
+  /** What is at `path` (entry names) below the directory `root`. */
+  async resolve (root: CID, path: string[], options: { signal?: AbortSignal } = {}): Promise<ContentStat> {
+    let cid = root
+    for (let i = 0; i < path.length; i++) {
+      const entry = (await this.ls(cid.toString(), options)).find(e => e.name === path[i])
+      if (entry == null) throw new PathNotFoundError(`No "${path.slice(0, i + 1).join('/')}" under ${root}`)
+      cid = entry.cid
+    }
+    return await this.stat(cid.toString(), { ...options, replicas: false })
   }
 
   async ls (cidText: string, options: { signal?: AbortSignal } = {}): Promise<LsEntry[]> {

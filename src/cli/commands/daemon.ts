@@ -15,7 +15,7 @@ const SHUTDOWN_DEADLINE_MS = 5000
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'Run a shoal node: the p2p network and the RPC port that the other commands use.',
-  usage: 'daemon [--repo DIR] [--listen MULTIADDR]... [--rpc HOST:PORT] [--bootstrap MULTIADDR]... [--no-mdns] [--replicas N] [--quorum N]',
+  usage: 'daemon [--repo DIR] [--listen MULTIADDR]... [--rpc HOST:PORT] [--gateway HOST:PORT] [--bootstrap MULTIADDR]... [--no-mdns] [--replicas N] [--quorum N]',
   description: [
     'Creates the repo on first start (config.json with the embedded defaults, identity.key).',
     `Defaults: p2p on ${DEFAULT_CONFIG.listen.join(', ')}, RPC on ${DEFAULT_CONFIG.rpc}, mDNS on.`,
@@ -25,6 +25,7 @@ export const daemonCommand: Command = {
     repo: repoOption,
     listen: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'p2p listen address, e.g. /ip4/127.0.0.1/tcp/0' },
     rpc: { type: 'string', value: 'HOST:PORT', description: 'RPC address (port 0 picks a free port)' },
+    gateway: { type: 'string', value: 'HOST:PORT', description: 'open the read-only HTTP gateway (/ipfs/CID) there; off by default' },
     bootstrap: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'peer to join at start, ending with /p2p/PEER_ID' },
     'no-mdns': { type: 'boolean', description: 'do not look for peers on the local network' },
     replicas: { type: 'string', value: 'N', description: `copies of every block and name, self included (default ${DEFAULT_CONFIG.replicas})` },
@@ -42,6 +43,7 @@ export const daemonCommand: Command = {
       listen: (v.listen as string[] | undefined)?.map(a => validateMultiaddr(a, '--listen address')),
       bootstrap: (v.bootstrap as string[] | undefined)?.map(a => validateMultiaddr(a, '--bootstrap address', true)),
       rpc: v.rpc == null ? undefined : (parseHostPort(v.rpc as string), v.rpc as string),
+      gateway: v.gateway == null ? undefined : (parseHostPort(v.gateway as string), v.gateway as string),
       mdns: v['no-mdns'] === true ? false : undefined,
       replicas: countFlag(v.replicas, '--replicas'),
       quorum: countFlag(v.quorum, '--quorum')
@@ -56,11 +58,12 @@ export const daemonCommand: Command = {
       throw err
     })
     const info = daemon.node.id()
-    const ready = { peerId: info.peerId, addresses: info.addresses, rpc: daemon.rpcAddress, repo: repoDir, version: info.version }
+    const ready = { peerId: info.peerId, addresses: info.addresses, rpc: daemon.rpcAddress, gateway: daemon.gatewayAddress, repo: repoDir, version: info.version }
     if (v.json === true) {
       printJson(ctx.io, ready)
     } else {
-      ctx.io.stdout(`shoal daemon ready\npeer id  ${ready.peerId}\nrpc      ${ready.rpc}\nrepo     ${ready.repo}\n` +
+      ctx.io.stdout(`shoal daemon ready\npeer id  ${ready.peerId}\nrpc      ${ready.rpc}\n` +
+        (ready.gateway == null ? '' : `gateway  http://${ready.gateway}/ipfs/\n`) + `repo     ${ready.repo}\n` +
         ready.addresses.map(a => `p2p      ${a}\n`).join(''))
     }
 

@@ -1,0 +1,401 @@
+/**
+ * The HTTP gateway (opt-in, config `gateway`): IPFS's Trustless Gateway
+ * (`GET /ipfs/CID` as one raw block or as a CAR with `dag-scope` and
+ * `entity-bytes`) and plain deserialized responses (a file's bytes with its
+ * Content-Type, ETag and Range; a directory's index.html or listing). It only
+ * reads, from this node or the cluster: no route writes, and nothing it
+ * answers names the RPC port or its token. Bound to loopback, it answers only
+ * requests addressed to loopback names (a page that rebinds its own DNS name
+ * to 127.0.0.1 is refused); bound beyond, it is public on purpose.
+ */
+import { createHash } from 'node:crypto'
+import { once } from 'node:events'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { CID } from 'multiformats/cid'
+import { parseCid } from '../content/blocks.ts'
+import type { AbortOptions } from '../content/blocks.ts'
+import type { ContentStat, LsEntry } from '../content/exporter.ts'
+import { formatHostPort, parseHostPort } from '../config.ts'
+import { InvalidArgumentError, ListenError, ShoalError } from '../errors.ts'
+import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
+import { silentLogger } from '../platform/logger.ts'
+import type { Logger } from '../platform/logger.ts'
+import { connectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_MS } from '../rpc/connection-limits.ts'
+import { parseRange } from '../rpc/content-routes.ts'
+import { directoryListing } from './listing.ts'
+import { CAR_CONTENT_TYPE, contentTypeOf, MEDIA_RAW, NotAcceptable, responseFormat } from './media.ts'
+
+export type DagScope = 'all' | 'entity' | 'block'
+
+/** `entity-bytes=from:to`: inclusive; negative counts from the end; `to` undefined is `*` */
+export interface EntityBytes { from: number, to?: number }
+
+export interface CarRequest extends AbortOptions {
+  /** path segments below the root */
+  path: string[]
+  dagScope: DagScope
+  entityBytes?: EntityBytes
+}
+
+/** What the gateway reads: the node's files, local first, else the cluster. */
+export interface GatewaySource {
+  /** one block's bytes, verified */
+  block(cid: CID, options?: AbortOptions): Promise<Uint8Array>
+  /** what is at `path` below `root` */
+  resolve(root: CID, path: string[], options?: AbortOptions): Promise<ContentStat>
+  cat(cid: string, options: { offset?: number, length?: number, signal?: AbortSignal }): AsyncIterable<Uint8Array>
+  ls(cid: string, options?: AbortOptions): Promise<LsEntry[]>
+  car(root: CID, request: CarRequest): AsyncIterable<Uint8Array>
+}
+
+export interface GatewayInit {
+  /** HOST:PORT; port 0 picks a free one */
+  listen: string
+  source: GatewaySource
+  maxConnections?: number
+  readTimeoutMs?: number
+  logger?: Logger
+}
+
+export interface Gateway {
+  /** the bound address, HOST:PORT */
+  readonly address: string
+  close(): Promise<void>
+}
+
+/** Content behind a CID never changes. */
+const IMMUTABLE = 'public, max-age=29030400, immutable'
+/** bytes of a file read to sniff its type when its name does not say */
+const SNIFF_BYTES = 512
+
+const STATUS_BY_CODE: Record<string, number> = {
+  ERR_INVALID_ARGUMENT: 400,
+  ERR_INVALID_CID: 400,
+  ERR_NOT_UNIXFS: 400,
+  ERR_UNSUPPORTED: 400,
+  ERR_BLOCK_NOT_FOUND: 404,
+  ERR_PATH_NOT_FOUND: 404,
+  ERR_CORRUPT_BLOCK: 502,
+  ERR_TIMEOUT: 504
+}
+
+export async function startGateway (init: GatewayInit): Promise<Gateway> {
+  const { host, port } = parseHostPort(init.listen)
+  const log = init.logger ?? silentLogger
+  const limits = connectionLimits({
+    maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    readTimeoutMs: init.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
+    log
+  })
+  const inflight = new Set<AbortController>()
+  let allowedHosts: Set<string> | undefined
+
+  const server = http.createServer((req, res) => {
+    limits.onRequest(req, res)
+    const controller = new AbortController()
+    inflight.add(controller)
+    res.on('close', () => {
+      controller.abort()
+      inflight.delete(controller)
+    })
+    serve(req, res, controller.signal).catch(err => {
+      if (res.headersSent) {
+        // a stream cut midway: the client sees an incomplete body and verifies
+        if (!controller.signal.aborted) log.warn('gateway response cut', { url: req.url, error: (err as Error)?.message })
+        res.destroy()
+        return
+      }
+      if (controller.signal.aborted) return
+      const { status, text } = errorAnswer(err, log)
+      sendText(res, status, text)
+    })
+  })
+  server.on('connection', limits.onConnection)
+  server.headersTimeout = limits.readTimeoutMs
+  server.requestTimeout = 0
+  server.timeout = 120_000
+
+  const serve = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> => {
+    if (allowedHosts != null && !allowedHosts.has((req.headers.host ?? '').toLowerCase())) {
+      res.setHeader('Connection', 'close')
+      sendText(res, 403, `Forbidden: Host "${req.headers.host ?? ''}" is not this gateway`)
+      return
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD')
+      sendText(res, 405, `Method not allowed: the gateway only reads (${req.method ?? ''})`)
+      return
+    }
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const parts = url.pathname.split('/')
+    if (parts[1] === 'ipns') {
+      sendText(res, 501, 'Not implemented: shoal has no IPNS; its names are read over the RPC port')
+      return
+    }
+    if (parts[1] !== 'ipfs' || parts.length < 3 || parts[2] === '') {
+      sendText(res, 404, `Not found: ${url.pathname} (the gateway serves /ipfs/CID[/path])`)
+      return
+    }
+    const root = parseCid(decodeSegment(parts[2]))
+    const trailingSlash = parts.length > 3 && parts[parts.length - 1] === ''
+    const path = parts.slice(3, trailingSlash ? -1 : undefined).map(decodeSegment)
+    const q = url.searchParams
+    let format
+    try {
+      format = responseFormat(q.get('format'), req.headers.accept, q.get('car-version'))
+    } catch (err) {
+      if (!(err instanceof NotAcceptable)) throw err
+      sendText(res, 406, `Not acceptable: ${err.message}`)
+      return
+    }
+    const ctx: RequestContext = { req, res, signal, root, path, url }
+    if (format === 'raw') await serveRaw(ctx)
+    else if (format === 'car') await serveCar(ctx)
+    else await serveDeserialized(ctx)
+  }
+
+  const serveRaw = async ({ req, res, signal, root, path, url }: RequestContext): Promise<void> => {
+    if (path.length > 0) throw new InvalidArgumentError('A raw block is asked for by its CID alone: /ipfs/CID?format=raw takes no path')
+    const etag = `"${root.toString()}.raw"`
+    if (notModified(req, res, etag)) return
+    const bytes = await init.source.block(root, { signal })
+    res.setHeader('Content-Type', MEDIA_RAW)
+    res.setHeader('Content-Disposition', attachment(url, `${root.toString()}.bin`))
+    res.setHeader('X-Content-Type-Options', 'nosniff')
+    res.setHeader('Vary', 'Accept')
+    setImmutable(res, etag, `/ipfs/${root.toString()}`)
+    const range = rangeOf(req, res, bytes.length)
+    if (range === 'unsatisfiable') return
+    if (range == null) {
+      res.setHeader('Content-Length', bytes.length)
+      res.writeHead(200).end(req.method === 'HEAD' ? undefined : bytes)
+      return
+    }
+    res.setHeader('Content-Length', range.length)
+    res.writeHead(206).end(req.method === 'HEAD' ? undefined : bytes.subarray(range.offset, range.offset + range.length))
+  }
+
+  const serveCar = async ({ req, res, signal, root, path, url }: RequestContext): Promise<void> => {
+    const q = url.searchParams
+    const entityBytes = parseEntityBytes(q.get('entity-bytes'))
+    const scopeParam = q.get('dag-scope') ?? (entityBytes == null ? 'all' : 'entity')
+    if (scopeParam !== 'all' && scopeParam !== 'entity' && scopeParam !== 'block') {
+      throw new InvalidArgumentError(`Invalid dag-scope "${scopeParam}": expected all, entity or block`)
+    }
+    const dagScope: DagScope = scopeParam
+    const fullPath = ['', 'ipfs', root.toString(), ...path].join('/')
+    const variant = createHash('sha256').update(`${fullPath}|${dagScope}|${q.get('entity-bytes') ?? ''}`).digest('base64url').slice(0, 16)
+    const etag = `W/"${root.toString()}.car.${variant}"`
+    if (notModified(req, res, etag)) return
+    // the root must be there before the answer commits to 200 (the spec's 404)
+    await init.source.block(root, { signal })
+    res.setHeader('Content-Type', CAR_CONTENT_TYPE)
+    res.setHeader('Content-Disposition', attachment(url, `${root.toString()}.car`))
+    res.setHeader('X-Content-Type-Options', 'nosniff')
+    res.setHeader('Vary', 'Accept')
+    setImmutable(res, etag, fullPath)
+    if (req.method === 'HEAD') {
+      res.writeHead(200).end()
+      return
+    }
+    await stream(res, init.source.car(root, { path, dagScope, entityBytes, signal }), signal)
+  }
+
+  const serveDeserialized = async (ctx: RequestContext): Promise<void> => {
+    const { req, res, signal, root, path, url } = ctx
+    const stat = await init.source.resolve(root, path, { signal })
+    const fullPath = ['', 'ipfs', root.toString(), ...path].join('/')
+    if (stat.type === 'directory') {
+      if (!url.pathname.endsWith('/')) {
+        res.setHeader('Location', `${url.pathname}/${url.search}`)
+        sendText(res, 301, `Moved: a directory's address ends with "/"`)
+        return
+      }
+      const entries = await init.source.ls(stat.cid, { signal })
+      const index = entries.find(e => e.name === 'index.html' && (e.type === 'file' || e.type === 'raw'))
+      if (index != null) {
+        await serveFile(ctx, await init.source.resolve(index.cid, [], { signal }), 'index.html', `${fullPath}/index.html`)
+        return
+      }
+      const etag = `"DirIndex-${stat.cid}"`
+      if (notModified(req, res, etag)) return
+      const html = directoryListing(fullPath, entries, root.toString())
+      res.setHeader('Content-Type', 'text/html; charset=utf-8')
+      res.setHeader('Content-Length', Buffer.byteLength(html))
+      setImmutable(res, etag, fullPath)
+      res.writeHead(200).end(req.method === 'HEAD' ? undefined : html)
+      return
+    }
+    if (stat.type === 'symlink') {
+      const target = stat.target ?? ''
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+      res.setHeader('Content-Length', Buffer.byteLength(target))
+      setImmutable(res, `"${stat.cid}"`, fullPath)
+      res.writeHead(200).end(req.method === 'HEAD' ? undefined : target)
+      return
+    }
+    await serveFile(ctx, stat, path.at(-1), fullPath)
+  }
+
+  const serveFile = async ({ req, res, signal, url }: RequestContext, stat: ContentStat, name: string | undefined, fullPath: string): Promise<void> => {
+    const etag = `"${stat.cid}"`
+    if (notModified(req, res, etag)) return
+    const filename = url.searchParams.get('filename') ?? undefined
+    const head = await collect(init.source.cat(stat.cid, { offset: 0, length: Math.min(SNIFF_BYTES, stat.size), signal }))
+    res.setHeader('Content-Type', contentTypeOf(filename ?? name, head))
+    if (filename != null || url.searchParams.get('download') === 'true') {
+      res.setHeader('Content-Disposition', url.searchParams.get('download') === 'true' ? attachment(url, filename ?? name ?? stat.cid) : inline(filename ?? ''))
+    }
+    res.setHeader('Accept-Ranges', 'bytes')
+    setImmutable(res, etag, fullPath)
+    const range = rangeOf(req, res, stat.size)
+    if (range === 'unsatisfiable') return
+    const { offset, length } = range ?? { offset: 0, length: stat.size }
+    res.setHeader('Content-Length', length)
+    res.writeHead(range == null ? 200 : 206)
+    if (req.method === 'HEAD' || length === 0) {
+      res.end()
+      return
+    }
+    await stream(res, init.source.cat(stat.cid, { offset, length, signal }), signal)
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const fail = (err: Error): void => {
+      const words = systemErrorWords(systemErrorCode(err)) ?? err.message
+      reject(new ListenError(`Cannot open the gateway on ${init.listen}: ${words}; change --gateway or "gateway" in config.json`, { cause: err }))
+    }
+    server.once('error', fail)
+    server.listen(port, host, () => {
+      server.off('error', fail)
+      resolve()
+    })
+  })
+  const bound = server.address() as AddressInfo
+  const address = formatHostPort({ host: bound.address, port: bound.port })
+  if (isLoopbackHost(bound.address)) {
+    allowedHosts = new Set(['localhost', '127.0.0.1', '[::1]'].map(h => `${h}:${bound.port}`))
+  }
+  log.info('gateway listening', { address })
+
+  return {
+    address,
+    close: async () => {
+      for (const c of inflight) c.abort()
+      await new Promise<void>(resolve => {
+        server.close(() => { resolve() })
+        server.closeAllConnections()
+      })
+    }
+  }
+}
+
+interface RequestContext {
+  req: http.IncomingMessage
+  res: http.ServerResponse
+  signal: AbortSignal
+  root: CID
+  path: string[]
+  url: URL
+}
+
+function decodeSegment (segment: string): string {
+  let text: string
+  try {
+    text = decodeURIComponent(segment)
+  } catch {
+    throw new InvalidArgumentError(`Invalid path segment "${segment}": not URL-encoded UTF-8`)
+  }
+  if (text === '' || text === '.' || text === '..' || text.includes('/') || text.includes('\0')) {
+    throw new InvalidArgumentError(`Invalid path segment "${text}"`)
+  }
+  return text
+}
+
+/**
+ * `from:to` (inclusive byte offsets; negative ones count from the end; `to`
+ * may be `*`), as the Trustless Gateway spec defines `entity-bytes`.
+ */
+export function parseEntityBytes (raw: string | null): EntityBytes | undefined {
+  if (raw == null) return undefined
+  const m = /^(-?\d+):(-?\d+|\*)$/.exec(raw)
+  const from = m == null ? NaN : Number(m[1])
+  const to = m == null || m[2] === '*' ? undefined : Number(m[2])
+  if (m == null || !Number.isSafeInteger(from) || (to != null && !Number.isSafeInteger(to)) ||
+      (to != null && from >= 0 && to >= 0 && to < from)) {
+    throw new InvalidArgumentError(`Invalid entity-bytes "${raw}": expected FROM:TO (byte offsets, inclusive; negative from the end; TO may be *)`)
+  }
+  return { from, to }
+}
+
+function isLoopbackHost (address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address === 'localhost'
+}
+
+function setImmutable (res: http.ServerResponse, etag: string, fullPath: string): void {
+  res.setHeader('ETag', etag)
+  res.setHeader('Cache-Control', IMMUTABLE)
+  res.setHeader('X-Ipfs-Path', encodeURI(fullPath))
+}
+
+/** Answer 304 when the client holds this variant already. */
+function notModified (req: http.IncomingMessage, res: http.ServerResponse, etag: string): boolean {
+  const tags = (req.headers['if-none-match'] ?? '').split(',').map(t => t.trim())
+  if (!tags.includes(etag) && !tags.includes('*')) return false
+  res.setHeader('ETag', etag)
+  res.setHeader('Cache-Control', IMMUTABLE)
+  res.writeHead(304).end()
+  return true
+}
+
+/** The Range a request asks for: undefined for the whole; 'unsatisfiable' once answered 416. */
+function rangeOf (req: http.IncomingMessage, res: http.ServerResponse, size: number): { offset: number, length: number } | 'unsatisfiable' | undefined {
+  if (req.headers.range == null) return undefined
+  const range = parseRange(req.headers.range, size)
+  if (range === 'invalid') return undefined
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end()
+    return range
+  }
+  res.setHeader('Content-Range', `bytes ${range.offset}-${range.offset + range.length - 1}/${size}`)
+  return range
+}
+
+function attachment (url: URL, fallback: string): string {
+  const name = url.searchParams.get('filename') ?? fallback
+  return `attachment; ${dispositionName(name)}`
+}
+
+function inline (name: string): string {
+  return `inline; ${dispositionName(name)}`
+}
+
+function dispositionName (name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_')
+  return `filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`
+}
+
+async function collect (source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  for await (const chunk of source) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
+async function stream (res: http.ServerResponse, source: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void> {
+  for await (const chunk of source) {
+    if (!res.write(chunk)) await once(res, 'drain', { signal })
+  }
+  res.end()
+}
+
+function errorAnswer (err: unknown, log: Logger): { status: number, text: string } {
+  if (err instanceof ShoalError) return { status: STATUS_BY_CODE[err.code] ?? 500, text: err.message }
+  log.error('gateway request failed', { error: (err as Error)?.stack ?? String(err) })
+  return { status: 500, text: 'Internal error' }
+}
+
+function sendText (res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) + 1 })
+  res.end(text + '\n')
+}
