@@ -20,6 +20,8 @@ export interface ShoalConfig {
   listen: string[]
   /** RPC address, host:port */
   rpc: string
+  /** keep rpc.token across restarts (for apps that read it once); false: a new token at every start. `shoal token rotate` replaces it either way */
+  rpcTokenStable: boolean
   /** extra Host header values the RPC port accepts (for a port mapped into a container) */
   rpcAllowedHosts: string[]
   /** multiaddrs with /p2p/ of peers to join at start */
@@ -63,6 +65,7 @@ export interface ShoalConfig {
 export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
   listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`],
   rpc: `127.0.0.1:${DEFAULT_RPC_PORT}`,
+  rpcTokenStable: false,
   rpcAllowedHosts: [],
   bootstrap: [],
   mdns: true,
@@ -173,8 +176,11 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
   const rpc = raw.rpc ?? DEFAULT_CONFIG.rpc
   if (typeof rpc !== 'string') throw new ConfigError(`Invalid ${source}: "rpc" must be a string HOST:PORT`)
   wrap(() => parseHostPort(rpc))
-  const mdns = raw.mdns ?? DEFAULT_CONFIG.mdns
-  if (typeof mdns !== 'boolean') throw new ConfigError(`Invalid ${source}: "mdns" must be true or false`)
+  const flag = (key: 'mdns' | 'rpcTokenStable'): boolean => {
+    const value = raw[key] ?? DEFAULT_CONFIG[key]
+    if (typeof value !== 'boolean') throw new ConfigError(`Invalid ${source}: "${key}" must be true or false`)
+    return value
+  }
   const count = (key: 'replicas' | 'quorum', fallback: number): number => {
     const value = raw[key] ?? fallback
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 64) {
@@ -224,9 +230,10 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
   return {
     listen,
     rpc,
+    rpcTokenStable: flag('rpcTokenStable'),
     rpcAllowedHosts: strings('rpcAllowedHosts'),
     bootstrap,
-    mdns,
+    mdns: flag('mdns'),
     replicas,
     quorum,
     streamIdleTimeoutMs: millis('streamIdleTimeoutMs'),

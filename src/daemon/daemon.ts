@@ -10,14 +10,15 @@ import type { ShoalConfig } from '../config.ts'
 import { startGateway } from '../gateway/gateway.ts'
 import type { GatewaySource } from '../gateway/gateway.ts'
 import { ShoalNode } from '../node/node.ts'
-import { writeFileAtomic } from '../platform/files.ts'
+import { readFileIfExists, writeFileAtomic } from '../platform/files.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { acquireRepoLock, ensureRepoDir, repoPaths } from '../platform/repo.ts'
 import type { RepoPaths } from '../platform/repo.ts'
 import { contentRoutes } from '../rpc/content-routes.ts'
 import { nodeMethods } from '../rpc/methods.ts'
-import { newRpcToken, startRpcServer } from '../rpc/server.ts'
+import { isRpcToken, newRpcToken, startRpcServer } from '../rpc/server.ts'
+import { expectNoParams } from '../rpc/jsonrpc.ts'
 import type { ApiFile } from '../rpc/client.ts'
 
 /** `shoal init`: a repo made ready without starting anything (node/init.ts) */
@@ -68,12 +69,21 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     await node.start()
     undo.push(async () => { await node.stop() })
 
-    const token = newRpcToken()
-    await writeFileAtomic(paths.rpcToken, token + '\n', 0o600)
+    const kept = config.rpcTokenStable ? (await readFileIfExists(paths.rpcToken))?.toString('utf8').trim() : undefined
+    const token = kept != null && isRpcToken(kept) ? kept : newRpcToken()
+    if (token !== kept) await writeFileAtomic(paths.rpcToken, token + '\n', 0o600)
+    const rotate = async (): Promise<{ file: string }> => {
+      const next = newRpcToken()
+      // the file first: a client that reads it after this call's answer finds the token in force
+      await writeFileAtomic(paths.rpcToken, next + '\n', 0o600)
+      rpc.setToken(next)
+      log.info('RPC token rotated: the old one is refused from now on', { file: paths.rpcToken })
+      return { file: paths.rpcToken }
+    }
     const rpc = await startRpcServer({
       listen: config.rpc,
       token,
-      methods: nodeMethods(node),
+      methods: { ...nodeMethods(node), 'token.rotate': async (params) => { expectNoParams(params); return await rotate() } },
       routes: contentRoutes(node.files, log.child('rpc')),
       allowedHosts: config.rpcAllowedHosts,
       maxConnections: config.rpcMaxConnections,

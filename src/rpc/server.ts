@@ -60,6 +60,8 @@ export interface RpcServerInit {
 export interface RpcServer {
   /** the bound address, HOST:PORT */
   readonly address: string
+  /** from now on only `token` is accepted (requests already admitted go on) */
+  setToken(token: string): void
   close(): Promise<void>
 }
 
@@ -68,11 +70,16 @@ export function newRpcToken (): string {
   return randomBytes(32).toString('base64url')
 }
 
+/** Whether `text` is a token newRpcToken could have made (32 random bytes, base64url). */
+export function isRpcToken (text: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(text)
+}
+
 export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
   const { host, port } = parseHostPort(init.listen)
   const log = init.logger ?? silentLogger
   const maxBody = init.maxBodyBytes ?? MAX_JSON_BODY
-  const expectedAuth = Buffer.from(`Bearer ${init.token}`)
+  let expectedAuth = Buffer.from(`Bearer ${init.token}`)
   const inflight = new Set<AbortController>()
   let allowedHosts = new Set<string>()
 
@@ -204,6 +211,7 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
 
   return {
     address,
+    setToken: (token) => { expectedAuth = Buffer.from(`Bearer ${token}`) },
     close: async () => {
       for (const c of inflight) c.abort()
       await new Promise<void>(resolve => {
