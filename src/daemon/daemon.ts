@@ -4,6 +4,7 @@
  * and undo all of it in order on stop.
  */
 import fs from 'node:fs/promises'
+import { collectDefaultMetrics } from 'prom-client'
 import { loadOrCreateConfig } from '../config.ts'
 import { UnsupportedError } from '../errors.ts'
 import type { ShoalConfig } from '../config.ts'
@@ -17,6 +18,7 @@ import { acquireRepoLock, ensureRepoDir, repoPaths } from '../platform/repo.ts'
 import type { RepoPaths } from '../platform/repo.ts'
 import { contentRoutes } from '../rpc/content-routes.ts'
 import { nodeMethods } from '../rpc/methods.ts'
+import { metricsRoute, timedMethods, timedRoutes } from '../rpc/metrics.ts'
 import { isRpcToken, newRpcToken, startRpcServer } from '../rpc/server.ts'
 import { expectNoParams } from '../rpc/jsonrpc.ts'
 import type { ApiFile } from '../rpc/client.ts'
@@ -68,6 +70,8 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     const node = await ShoalNode.create({ repoDir: paths.root, config, logger: log.child('node'), dhtProtocol: init.dhtProtocol })
     await node.start()
     undo.push(async () => { await node.stop() })
+    // the runtime's own (CPU, memory, event loop, GC): once per process, and a daemon is one
+    collectDefaultMetrics({ register: node.metrics.registry })
 
     const kept = config.rpcTokenStable ? (await readFileIfExists(paths.rpcToken))?.toString('utf8').trim() : undefined
     const token = kept != null && isRpcToken(kept) ? kept : newRpcToken()
@@ -83,8 +87,8 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     const rpc = await startRpcServer({
       listen: config.rpc,
       token,
-      methods: { ...nodeMethods(node), 'token.rotate': async (params) => { expectNoParams(params); return await rotate() } },
-      routes: contentRoutes(node.files, log.child('rpc')),
+      methods: timedMethods({ ...nodeMethods(node), 'token.rotate': async (params) => { expectNoParams(params); return await rotate() } }, node.metrics),
+      routes: [...timedRoutes(contentRoutes(node.files, log.child('rpc')), node.metrics), metricsRoute(node.metrics)],
       allowedHosts: config.rpcAllowedHosts,
       maxConnections: config.rpcMaxConnections,
       readTimeoutMs: config.rpcReadTimeoutSeconds * 1000,

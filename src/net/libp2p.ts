@@ -19,7 +19,9 @@ import { tcp } from '@libp2p/tcp'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PeerDiscovery, PeerId, PrivateKey, ComponentLogger, ConnectionGater } from '@libp2p/interface'
 import { createLibp2p } from 'libp2p'
+import type { Registry } from 'prom-client'
 import { DHT_PROTOCOL } from '../config.ts'
+import { trafficMetrics } from './traffic.ts'
 
 export interface ShoalServices {
   identify: Identify
@@ -48,6 +50,8 @@ export interface NetworkInit {
   allowPeers?: string[]
   /** most connections at once (libp2p's connection manager) */
   maxConnections?: number
+  /** where the bytes in and out per protocol are counted */
+  metricsRegistry?: Registry
 }
 
 export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
@@ -72,6 +76,9 @@ export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
       maxIncomingPendingConnections: 32
     },
     logger: init.logger,
+    ...(init.metricsRegistry != null
+      ? { metrics: trafficMetrics(init.metricsRegistry) }
+      : {}),
     connectionGater: gater(init.connectionGater, init.allowPeers),
     services: {
       identify: identify(),

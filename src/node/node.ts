@@ -10,6 +10,7 @@ import { AbortedError, ListenError } from '../errors.ts'
 import { createNetwork, isLoopbackAddress, routingTablePeers } from '../net/libp2p.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
+import { NodeMetrics } from './metrics.ts'
 import { loadSwarmKey } from '../net/swarm-key.ts'
 import type { SwarmKey } from '../net/swarm-key.ts'
 import { NameService } from '../names/service.ts'
@@ -99,6 +100,7 @@ interface Parts {
   config: ShoalConfig
   policy: ReplicationPolicy
   swarmKey?: SwarmKey
+  metrics: NodeMetrics
   log: Logger
 }
 
@@ -118,6 +120,8 @@ export class ShoalNode {
   readonly replicas: BlockReplicaService
   /** the private network's key, when there is one */
   readonly swarmKey?: SwarmKey
+  /** Prometheus metrics: shoal's, libp2p's, the runtime's */
+  readonly metrics: NodeMetrics
   private readonly log: Logger
   private startedAt = 0
 
@@ -132,6 +136,7 @@ export class ShoalNode {
     this.config = parts.config
     this.policy = parts.policy
     this.swarmKey = parts.swarmKey
+    this.metrics = parts.metrics
     this.log = parts.log
   }
 
@@ -149,6 +154,7 @@ export class ShoalNode {
       storageMax: init.config.storageMax,
       layout: init.config.blockstore
     })
+    const metrics = new NodeMetrics()
     try {
       const libp2p = await createNetwork({
         privateKey,
@@ -159,7 +165,8 @@ export class ShoalNode {
         connectionGater: init.connectionGater,
         psk: swarmKey?.psk,
         allowPeers: init.config.allowPeers,
-        maxConnections: init.config.maxConnections
+        maxConnections: init.config.maxConnections,
+        metricsRegistry: metrics.registry
       })
       const membership = new Membership({ libp2p })
       const policy = new ReplicationPolicy({ k: init.config.replicas, writeQuorum: init.config.quorum })
@@ -211,7 +218,9 @@ export class ShoalNode {
         },
         logger: log.child('names')
       })
-      return new ShoalNode({ libp2p, store, membership, sessions, replicas, files, names, config: init.config, policy, swarmKey, log })
+      const node = new ShoalNode({ libp2p, store, membership, sessions, replicas, files, names, config: init.config, policy, swarmKey, metrics, log })
+      metrics.bind({ store, replicas, health: () => node.health(), repairStatus: () => node.repairStatus() })
+      return node
     } catch (err) {
       await store.close()
       throw err

@@ -127,20 +127,34 @@ export class Repair {
   }
 
   /**
-   * The blocks (and bytes) this node holds in ranges that have fewer live
-   * copies than k: a member in its grace period, or too few members.
+   * The blocks (and bytes, and ranges) this node holds, by the live copies
+   * their range has: members of its replica set that are up (a member in its
+   * grace period is not; k at most).
    */
-  underReplicated (): Moved & { ranges: number } {
+  byLiveCopies (): Map<number, Moved & { ranges: number }> {
     const { view, ranges } = this.ranges()
-    const out = { blocks: 0, bytes: 0, ranges: 0 }
+    const out = new Map<number, Moved & { ranges: number }>()
     for (const r of ranges) {
       if (!r.replicas.includes(this.self)) continue
-      const live = r.replicas.filter(p => view.live.has(p)).length
-      if (live >= this.init.policy.k) continue
+      const live = Math.min(r.replicas.filter(p => view.live.has(p)).length, this.init.policy.k)
       const totals = this.init.store.metadata.rangeTotals(r.lo, rangeEnd(r))
+      const entry = out.get(live) ?? { blocks: 0, bytes: 0, ranges: 0 }
+      entry.blocks += totals.blocks
+      entry.bytes += totals.bytes
+      entry.ranges++
+      out.set(live, entry)
+    }
+    return out
+  }
+
+  /** Held here in ranges with fewer live copies than k. */
+  underReplicated (): Moved & { ranges: number } {
+    const out = { blocks: 0, bytes: 0, ranges: 0 }
+    for (const [live, totals] of this.byLiveCopies()) {
+      if (live >= this.init.policy.k) continue
       out.blocks += totals.blocks
       out.bytes += totals.bytes
-      out.ranges++
+      out.ranges += totals.ranges
     }
     return out
   }

@@ -302,6 +302,11 @@ export class BlockReplicaService {
 
   // ---- visibility ----
 
+  /** What this node holds, by the live copies of each block's range (0..k): the under-replicated ones are below k. */
+  liveCopies (): Array<{ copies: number, blocks: number, bytes: number, ranges: number }> {
+    return [...this.repair.byLiveCopies()].map(([copies, t]) => ({ copies, ...t })).sort((a, b) => a.copies - b.copies)
+  }
+
   status (): RepairStatus {
     const { view } = this.repair.ranges()
     const pass = this.repair.current ?? this.repair.last

@@ -233,6 +233,7 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
   return [{
     method: 'POST',
     path: /^\/api\/v1\/add$/,
+    name: '/api/v1/add',
     handle: async (req, res, { url, signal }) => {
       try {
         const options = { ...addOptionsFromQuery(url.searchParams), signal }
@@ -257,6 +258,7 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
   }, {
     method: 'GET',
     path: /^\/api\/v1\/cat\/([^/]+)$/,
+    name: '/api/v1/cat/CID',
     handle: async (req, res, { url, match, signal }) => {
       try {
         const cid = decodeURIComponent(match[1])

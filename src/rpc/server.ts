@@ -34,6 +34,8 @@ export interface HttpRoute {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE'
   /** matched against the URL's pathname */
   path: RegExp
+  /** how metrics name it, e.g. "/api/v1/cat/CID" (default: the path's source) */
+  name?: string
   handle(req: http.IncomingMessage, res: http.ServerResponse, context: RouteContext): Promise<void>
 }
 
