@@ -58,6 +58,8 @@ export interface ShoalConfig {
   maxConnections: number
   /** the HTTP gateway's address, HOST:PORT (read-only: trustless blocks and CARs, files, listings); null: off. `true` in the file means 127.0.0.1:4712 */
   gateway: string | null
+  /** serve stored blocks over bitswap (/ipfs/bitswap/1.2.0) to IPFS nodes that connect (Kubo, Helia) */
+  bitswap: boolean
   /** how blocks are kept on disk: packed (segment files, the default) or flat (one file per block); a repo in the other layout is moved at start */
   blockstore: 'packed' | 'flat'
 }
@@ -84,6 +86,7 @@ export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
   rpcReadTimeoutSeconds: 10,
   maxConnections: 300,
   gateway: null,
+  bitswap: true,
   blockstore: 'packed'
 })
 
@@ -176,7 +179,7 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
   const rpc = raw.rpc ?? DEFAULT_CONFIG.rpc
   if (typeof rpc !== 'string') throw new ConfigError(`Invalid ${source}: "rpc" must be a string HOST:PORT`)
   wrap(() => parseHostPort(rpc))
-  const flag = (key: 'mdns' | 'rpcTokenStable'): boolean => {
+  const flag = (key: 'mdns' | 'rpcTokenStable' | 'bitswap'): boolean => {
     const value = raw[key] ?? DEFAULT_CONFIG[key]
     if (typeof value !== 'boolean') throw new ConfigError(`Invalid ${source}: "${key}" must be true or false`)
     return value
@@ -249,6 +252,7 @@ export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
     rpcReadTimeoutSeconds: number('rpcReadTimeoutSeconds', 0.1, 3600),
     maxConnections: Math.floor(number('maxConnections', 1, 100_000)),
     gateway,
+    bitswap: flag('bitswap'),
     blockstore
   }
 }

@@ -64,7 +64,10 @@ export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
     addresses: { listen: init.listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: 1024 * 1024, maxStreamWindowSize: 16 * 1024 * 1024 } })],
+    // the initial window stays yamux's 256 KiB: js-yamux assumes the peer's is what we set
+    // here, so a larger one overruns the window of any other yamux (Helia, Kubo), which then
+    // resets the stream; windows still grow by updates up to the maximum
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 16 * 1024 * 1024 } })],
     peerDiscovery,
     ...(init.psk != null ? { connectionProtector: preSharedKey({ psk: init.psk }) } : {}),
     connectionManager: {

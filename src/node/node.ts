@@ -4,13 +4,14 @@
  * the API that the RPC layer exposes.
  */
 import path from 'node:path'
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { ConnectionGater, PeerId, Startable } from '@libp2p/interface'
 import type { ShoalConfig } from '../config.ts'
 import { AbortedError, ListenError } from '../errors.ts'
 import { createNetwork, isLoopbackAddress, routingTablePeers } from '../net/libp2p.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
 import { loadOrCreateIdentity } from '../net/identity.ts'
 import { NodeMetrics } from './metrics.ts'
+import { bitswapServer } from '../protocols/bitswap.ts'
 import { loadSwarmKey } from '../net/swarm-key.ts'
 import type { SwarmKey } from '../net/swarm-key.ts'
 import { NameService } from '../names/service.ts'
@@ -122,6 +123,8 @@ export class ShoalNode {
   readonly swarmKey?: SwarmKey
   /** Prometheus metrics: shoal's, libp2p's, the runtime's */
   readonly metrics: NodeMetrics
+  /** serves this node's blocks to IPFS nodes (config bitswap) */
+  private readonly bitswap?: Startable
   private readonly log: Logger
   private startedAt = 0
 
@@ -138,6 +141,14 @@ export class ShoalNode {
     this.swarmKey = parts.swarmKey
     this.metrics = parts.metrics
     this.log = parts.log
+    if (parts.config.bitswap) {
+      const blocks = parts.store.blocks
+      this.bitswap = bitswapServer({
+        libp2p: parts.libp2p,
+        // served as stored: the asker verifies every block (as with shoal's own protocol)
+        blocks: { has: async (cid, o) => await blocks.has(cid, o), get: async (cid, o) => await blocks.get(cid, { ...o, verify: false }) }
+      })
+    }
   }
 
   static async create (init: NodeInit): Promise<ShoalNode> {
@@ -245,6 +256,7 @@ export class ShoalNode {
       await this.stop().catch(() => {})
       throw listenError(err)
     }
+    if (this.bitswap != null) await this.bitswap.start()
     this.startedAt = Date.now()
     this.log.info('node started', {
       peerId: this.peerId.toString(),
@@ -258,6 +270,7 @@ export class ShoalNode {
   }
 
   async stop (): Promise<void> {
+    await this.bitswap?.stop()
     await this.replicas.stop()
     await this.names.stop()
     await this.files.flush()
