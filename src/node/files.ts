@@ -51,6 +51,9 @@ export interface AddedEntry {
   size: number
 }
 
+/** The longest symlink target an add accepts (for the byte routes, which read it before the import). */
+export { MAX_SYMLINK_TARGET_BYTES } from '../content/importer.ts'
+
 export const PIN_TYPES = ['recursive', 'direct', 'indirect', 'all'] as const
 export type PinType = typeof PIN_TYPES[number]
 
