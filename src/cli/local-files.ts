@@ -89,6 +89,9 @@ export function fileStream (file: string): AsyncIterable<Uint8Array> {
   return createReadStream(file, { highWaterMark: 1024 * 1024 })
 }
 
+/** Kubo's Content-Type for a symlink: a multipart part's, or a whole upload's (the body is the target). */
+export const SYMLINK_TYPE = 'application/symlink'
+
 /**
  * A multipart/form-data body of a tree, streamed file by file. Parts as Kubo
  * sends them: application/x-directory, application/symlink (the body is the
@@ -99,7 +102,7 @@ export function multipartBody (entries: LocalEntry[], onBytes: (total: number) =
   async function * parts (): AsyncGenerator<Uint8Array> {
     let total = 0
     for (const e of entries) {
-      const type = e.target != null ? 'application/symlink' : e.file == null ? 'application/x-directory' : 'application/octet-stream'
+      const type = e.target != null ? SYMLINK_TYPE : e.file == null ? 'application/x-directory' : 'application/octet-stream'
       yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${encodeURIComponent(e.path)}"\r\nContent-Type: ${type}\r\n\r\n`)
       if (e.target != null) {
         yield Buffer.from(e.target)

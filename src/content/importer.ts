@@ -185,7 +185,7 @@ export async function importSymlink (target: string, sink: BlockSink, options: P
     throw await run.fail(err)
   }
   if (root == null) throw new Error('The importer returned nothing')
-  return { cid: root.cid, size: new TextEncoder().encode(link).length }
+  return { cid: root.cid, size: Buffer.byteLength(link) }
 }
 
 /**

@@ -7,7 +7,7 @@ import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command, CommandContext } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
 import { printJson } from '../io.ts'
-import { counted, fileStream, inspectInput, listTree, multipartBody } from '../local-files.ts'
+import { counted, fileStream, inspectInput, listTree, multipartBody, SYMLINK_TYPE } from '../local-files.ts'
 import { formatBytes, progressBar } from '../progress.ts'
 
 export const addCommand: Command = {
@@ -86,7 +86,7 @@ export const addCommand: Command = {
       ;({ body, contentType } = multipartBody(entries, n => { bar.update(n) }))
     } else if (input.kind === 'symlink') {
       body = Readable.from([Buffer.from(input.target)])
-      contentType = 'application/symlink'
+      contentType = SYMLINK_TYPE
     } else {
       const source = input.kind === 'stdin' ? ctx.io.stdin as AsyncIterable<Uint8Array> : fileStream(name)
       body = Readable.from(counted(source, n => { bar.update(n) }))
