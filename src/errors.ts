@@ -242,7 +242,15 @@ export class NotUnixFsError extends ShoalError {
   }
 }
 
-/** unpin of a CID that is not a pin root. */
+/** `get` refused to write an entry: a name that is not a plain name, or a path that is (or goes through) a symlink. */
+export class UnsafePathError extends ShoalError {
+  constructor (message: string) {
+    super(message, 'ERR_UNSAFE_PATH')
+    this.name = 'UnsafePathError'
+  }
+}
+
+/** unpin of a CID that is not a pin root; `pin ls CID` of a CID that no pin covers. */
 export class NotPinnedError extends ShoalError {
   readonly cid: string
 

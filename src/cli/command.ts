@@ -47,16 +47,31 @@ const helpOption: OptionSpec = { type: 'boolean', short: 'h', description: 'show
 /** Thrown for bad command lines: the CLI prints it with a pointer to --help and exits 2. */
 export class UsageError extends InvalidArgumentError {}
 
+/**
+ * Parses a command line. A boolean option also takes Kubo's `--name=true` and
+ * `--name=false` (`ipfs add --pin=false`): false leaves the value `false`.
+ */
 export function parse (command: Command, args: string[]): { values: CommandContext['values'], positionals: string[] } {
+  const specs: Record<string, OptionSpec> = { ...command.options, help: helpOption }
   const options = Object.fromEntries(
-    Object.entries({ ...command.options, help: helpOption }).map(([name, spec]) => [name, {
+    Object.entries(specs).map(([name, spec]) => [name, {
       type: spec.type,
       multiple: spec.multiple ?? false,
       ...(spec.short != null ? { short: spec.short } : {})
     }])
   )
+  const explicitFalse: string[] = []
+  const end = args.indexOf('--')
+  const rewritten = args.flatMap((arg, i) => {
+    const m = /^--([^=]+)=(true|false)$/.exec(arg)
+    if (m == null || (end !== -1 && i > end) || specs[m[1]]?.type !== 'boolean') return [arg]
+    if (m[2] === 'true') return [`--${m[1]}`]
+    explicitFalse.push(m[1])
+    return []
+  })
   try {
-    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true })
+    const { values, positionals } = parseArgs({ args: rewritten, options, allowPositionals: true, strict: true })
+    for (const name of explicitFalse) (values as Record<string, unknown>)[name] = false
     return { values: values as CommandContext['values'], positionals }
   } catch (err) {
     throw new UsageError((err as Error).message)

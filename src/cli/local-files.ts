@@ -13,16 +13,24 @@ import { InvalidArgumentError } from '../errors.ts'
 export interface LocalEntry {
   /** relative to the directory added, `/`-separated */
   path: string
-  /** absolute path on disk; absent for a directory */
+  /** absolute path on disk; absent for a directory or a symlink */
   file?: string
+  /** a symlink's target, as it is on disk (never followed) */
+  target?: string
   size: number
 }
 
-/** Every file and directory below `root` (depth first, sorted), symlinks refused. */
-export async function listTree (root: string): Promise<LocalEntry[]> {
+/**
+ * Every file, directory and symlink below `root` (depth first, names sorted
+ * bytewise, as Kubo walks). Names starting with "." are skipped unless
+ * `hidden` (Kubo's default and `-H`). Symlinks are listed, not followed.
+ */
+export async function listTree (root: string, options: { hidden?: boolean } = {}): Promise<LocalEntry[]> {
   const out: LocalEntry[] = []
   const visit = async (dir: string, rel: string): Promise<void> => {
-    const entries = (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+    const entries = (await fs.readdir(dir, { withFileTypes: true }))
+      .filter(e => options.hidden === true || !e.name.startsWith('.'))
+      .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)))
     for (const e of entries) {
       const abs = path.join(dir, e.name)
       const relPath = rel === '' ? e.name : `${rel}/${e.name}`
@@ -31,8 +39,10 @@ export async function listTree (root: string): Promise<LocalEntry[]> {
         await visit(abs, relPath)
       } else if (e.isFile()) {
         out.push({ path: relPath, file: abs, size: (await fs.stat(abs)).size })
+      } else if (e.isSymbolicLink()) {
+        out.push({ path: relPath, target: await fs.readlink(abs), size: 0 })
       } else {
-        throw new InvalidArgumentError(`Cannot add "${abs}": only regular files and directories can be added (not symlinks, sockets or devices)`)
+        throw new InvalidArgumentError(`Cannot add "${abs}": only regular files, directories and symlinks can be added (not sockets, FIFOs or devices)`)
       }
     }
   }
@@ -40,12 +50,19 @@ export async function listTree (root: string): Promise<LocalEntry[]> {
   return out
 }
 
-/** What `FILE` on the command line is; clear errors for what cannot be added. */
-export async function inspectInput (name: string, recursive: boolean): Promise<{ kind: 'stdin' } | { kind: 'file', size: number } | { kind: 'directory' }> {
+export type InputKind = { kind: 'stdin' } | { kind: 'file', size: number } | { kind: 'directory' } | { kind: 'symlink', target: string }
+
+/**
+ * What `FILE` on the command line is; clear errors for what cannot be added.
+ * A symlink is the link itself, as `ipfs add LINK` adds it (Kubo follows one
+ * only with --dereference-args).
+ */
+export async function inspectInput (name: string, recursive: boolean): Promise<InputKind> {
   if (name === '-') return { kind: 'stdin' }
   let stat
   try {
-    stat = await fs.stat(name)
+    stat = await fs.lstat(name)
+    if (stat.isSymbolicLink()) return { kind: 'symlink', target: await fs.readlink(name) }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     throw new InvalidArgumentError(`Cannot add "${name}": ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`)
@@ -72,15 +89,24 @@ export function fileStream (file: string): AsyncIterable<Uint8Array> {
   return createReadStream(file, { highWaterMark: 1024 * 1024 })
 }
 
-/** A multipart/form-data body of a tree, streamed file by file. */
+/** Kubo's Content-Type for a symlink: a multipart part's, or a whole upload's (the body is the target). */
+export const SYMLINK_TYPE = 'application/symlink'
+
+/**
+ * A multipart/form-data body of a tree, streamed file by file. Parts as Kubo
+ * sends them: application/x-directory, application/symlink (the body is the
+ * target), application/octet-stream (a file's bytes).
+ */
 export function multipartBody (entries: LocalEntry[], onBytes: (total: number) => void): { body: Readable, contentType: string } {
   const boundary = `shoal-${randomBytes(12).toString('hex')}`
   async function * parts (): AsyncGenerator<Uint8Array> {
     let total = 0
     for (const e of entries) {
-      const type = e.file == null ? 'application/x-directory' : 'application/octet-stream'
+      const type = e.target != null ? SYMLINK_TYPE : e.file == null ? 'application/x-directory' : 'application/octet-stream'
       yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${encodeURIComponent(e.path)}"\r\nContent-Type: ${type}\r\n\r\n`)
-      if (e.file != null) {
+      if (e.target != null) {
+        yield Buffer.from(e.target)
+      } else if (e.file != null) {
         for await (const chunk of fileStream(e.file)) {
           total += chunk.byteLength
           onBytes(total)

@@ -12,6 +12,9 @@
  * exceeds 256 KiB, as Kubo's autosharding does (Import.UnixFSHAMTDirectory-
  * SizeThreshold; boxo switches when the estimate is strictly above it).
  *
+ * Symlinks are UnixFS symlink nodes (a dag-pb node of type Symlink whose data
+ * is the target, not followed), the importer's own, as Kubo writes them.
+ *
  * Files are laid out by our own file builder (layout.ts): the importer's
  * writes a garbled, unreadable node (a different CID each time) wherever a
  * file or subtree size lies between 2 GiB and 4 GiB (the root of every file
@@ -72,6 +75,13 @@ export interface ImportOptions {
   /** files of a directory imported at a time (default 1; see the module comment) */
   fileImportConcurrency?: number
   /**
+   * Estimated directory node size (names + CIDs of the links) above which a
+   * directory becomes a HAMT shard; default SHARD_SPLIT_THRESHOLD_BYTES, Kubo's
+   * `Import.UnixFSHAMTDirectorySizeThreshold`. 1 shards every directory (Kubo's
+   * `Internal.UnixFSShardingSizeThreshold "1B"`).
+   */
+  shardSplitThresholdBytes?: number
+  /**
    * The source hands its buffers over to the import: nothing else holds them
    * or a view of them once they are yielded (each is a buffer of its own, as
    * the pieces of an HTTP request body are), so the chunker frees each one as
@@ -93,8 +103,10 @@ export interface ImportFileResult {
 export interface DirectoryEntryInput {
   /** relative, `/`-separated; no empty, `.` or `..` segments */
   path: string
-  /** file content; absent for a directory */
+  /** file content; absent for a directory or a symlink */
   content?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+  /** a symlink's target (stored as it is, never followed); absent for a file or a directory */
+  target?: string
   mode?: number
   mtime?: Date
 }
@@ -102,8 +114,8 @@ export interface DirectoryEntryInput {
 export interface ImportedEntry {
   path: string
   cid: CID
-  type: 'file' | 'directory'
-  /** file bytes for a file; for a directory its cumulative DAG size (its blocks and everything below) */
+  type: 'file' | 'directory' | 'symlink'
+  /** file bytes for a file; the target's bytes for a symlink; for a directory its cumulative DAG size (its blocks and everything below) */
   size: number
 }
 
@@ -115,7 +127,11 @@ export interface ImportDirectoryResult {
   bytes: number
   /** blocks written to the sink */
   blocks: number
-  /** every file and directory below the root, in the order they were completed */
+  /**
+   * Every file, symlink and directory below the root in the order `ipfs add -r`
+   * prints them: files and symlinks in the order they were given, then the
+   * directories, each after everything below it, siblings by name (bytewise).
+   */
   entries: ImportedEntry[]
 }
 
@@ -153,6 +169,26 @@ export async function importFile (
 }
 
 /**
+ * Imports one symlink (`ipfs add LINK` adds the link itself, not what it
+ * points to): a UnixFS symlink node holding `target`.
+ */
+export async function importSymlink (target: string, sink: BlockSink, options: Pick<ImportOptions, 'cidVersion' | 'signal'> = {}): Promise<{ cid: CID, size: number }> {
+  const run = new ImportRun(sink, options)
+  const link = validateTarget(target, 'the symlink')
+  let root: { cid: CID } | undefined
+  try {
+    for await (const entry of importer([{ path: 'link', link }], run.storage, run.importerOptions({ wrapWithDirectory: false }))) {
+      root = entry
+    }
+    await run.drain()
+  } catch (err) {
+    throw await run.fail(err)
+  }
+  if (root == null) throw new Error('The importer returned nothing')
+  return { cid: root.cid, size: Buffer.byteLength(link) }
+}
+
+/**
  * Imports a tree given as entries with relative paths; returns the root
  * directory (all entries sit below it, as in `ipfs add -r DIR`: the root is
  * DIR). Directories are created for every parent path; an entry without
@@ -165,6 +201,8 @@ export async function importDirectory (
 ): Promise<ImportDirectoryResult> {
   const run = new ImportRun(sink, options)
   const seen = new Map<string, 'file' | 'directory' | 'implied'>()
+  // files and symlinks in the order given (the order `ipfs add -r` prints them)
+  const inputOrder = new Map<string, number>()
   // directories given as entries, with their metadata: the importer does not report those left empty
   const explicitDirs = new Map<string, { mode?: number, mtime?: { secs: bigint, nsecs: number } }>()
   const candidates = async function * (): AsyncGenerator<ImportCandidate> {
@@ -172,12 +210,17 @@ export async function importDirectory (
       run.checkAborted()
       const path = validatePath(entry?.path)
       const isFile = entry.content != null
-      recordPath(seen, path, isFile ? 'file' : 'directory', entry)
+      const isLink = entry.target != null
+      if (isFile && isLink) throw new InvalidArgumentError(`Invalid entry ${JSON.stringify(path)}: it has both content and a symlink target`)
+      recordPath(seen, path, isFile || isLink ? 'file' : 'directory', entry)
       if (seen.get(path) === 'implied') continue // an already-known directory, nothing to add
       const meta: { mode?: number, mtime?: { secs: bigint, nsecs: number } } = {}
       if (entry.mode != null) meta.mode = validateMode(entry.mode, path)
       if (entry.mtime != null) meta.mtime = toMtime(entry.mtime, path, isFile)
-      if (isFile) {
+      if (isFile || isLink) inputOrder.set(path, inputOrder.size)
+      if (isLink) {
+        yield { path, link: validateTarget(entry.target, path), ...meta }
+      } else if (isFile) {
         const content = entry.content as AsyncIterable<Uint8Array> | Iterable<Uint8Array>
         yield { path, content: checkContent(content instanceof Uint8Array ? [content] : content), ...meta }
       } else {
@@ -191,11 +234,11 @@ export async function importDirectory (
   try {
     for await (const entry of importer(candidates(), run.storage, run.importerOptions({ wrapWithDirectory: true }))) {
       const path = entry.path ?? ''
-      const isDir = entry.unixfs?.isDirectory() === true
-      const size = isDir
+      const type = entry.unixfs?.isDirectory() === true ? 'directory' : entry.unixfs?.type === 'symlink' ? 'symlink' : 'file'
+      const size = type === 'directory' || entry.cid.code === raw.code
         ? Number(entry.size)
-        : entry.cid.code === raw.code ? Number(entry.size) : Number(entry.unixfs?.fileSize() ?? entry.size)
-      const imported: ImportedEntry = { path, cid: entry.cid, type: isDir ? 'directory' : 'file', size }
+        : type === 'symlink' ? (entry.unixfs?.data?.length ?? 0) : Number(entry.unixfs?.fileSize() ?? entry.size)
+      const imported: ImportedEntry = { path, cid: entry.cid, type, size }
       if (path === '') root = imported
       else results.push(imported)
     }
@@ -210,7 +253,38 @@ export async function importDirectory (
       if (!reported.has(path)) results.push({ path, type: 'directory', ...emptyDirectory(meta, run.cidVersion) })
     }
   }
-  return { cid: root.cid, size: root.size, bytes: run.bytes, blocks: run.blocks, entries: results }
+  return { cid: root.cid, size: root.size, bytes: run.bytes, blocks: run.blocks, entries: addOrder(results, inputOrder) }
+}
+
+/** `ipfs add -r`'s order: leaves as given, then directories children first, siblings by name (bytewise, as Go sorts). */
+function addOrder (entries: ImportedEntry[], inputOrder: Map<string, number>): ImportedEntry[] {
+  const leaves = entries.filter(e => e.type !== 'directory')
+    .sort((a, b) => (inputOrder.get(a.path) ?? 0) - (inputOrder.get(b.path) ?? 0))
+  const dirs = entries.filter(e => e.type === 'directory')
+    .map(e => ({ e, segments: e.path.split('/').map(s => Buffer.from(s)) }))
+    .sort((a, b) => {
+      const n = Math.min(a.segments.length, b.segments.length)
+      for (let i = 0; i < n; i++) {
+        const c = Buffer.compare(a.segments[i], b.segments[i])
+        if (c !== 0) return c
+      }
+      // one is inside the other: the deeper one first
+      return b.segments.length - a.segments.length
+    })
+    .map(d => d.e)
+  return [...leaves, ...dirs]
+}
+
+/** Longest symlink target accepted (Linux's PATH_MAX). */
+export const MAX_SYMLINK_TARGET_BYTES = 4096
+
+/** Checks a symlink's target (any text, as a file system allows: not empty, no NUL, at most 4096 bytes); returns it. */
+export function validateTarget (target: unknown, path: string): string {
+  const show = JSON.stringify(path)
+  if (typeof target !== 'string' || target === '') throw new InvalidArgumentError(`Invalid symlink ${show}: its target must be a non-empty string`)
+  if (target.includes('\0')) throw new InvalidArgumentError(`Invalid symlink ${show}: its target contains a NUL character`)
+  if (Buffer.byteLength(target) > MAX_SYMLINK_TARGET_BYTES) throw new InvalidArgumentError(`Invalid symlink ${show}: its target is longer than ${MAX_SYMLINK_TARGET_BYTES} bytes`)
+  return target
 }
 
 /** Checks a relative path; returns it. */
@@ -380,7 +454,7 @@ class ImportRun {
       chunker,
       // leaves and Kubo's balanced layout (174 links per node), with file nodes encoded right at every size (see layout.ts)
       fileBuilder: balancedFileBuilder({ maxChildrenPerNode: MAX_CHILDREN_PER_NODE, rawLeaves, cidVersion }),
-      shardSplitThresholdBytes: SHARD_SPLIT_THRESHOLD_BYTES,
+      shardSplitThresholdBytes: positive(o.shardSplitThresholdBytes ?? SHARD_SPLIT_THRESHOLD_BYTES, 'shardSplitThresholdBytes'),
       shardSplitStrategy: 'links-bytes',
       shardFanoutBits: 8,
       fileImportConcurrency,

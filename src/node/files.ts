@@ -12,8 +12,9 @@ import { walkDag } from '../content/dag.ts'
 import { PathNotFoundError } from '../errors.ts'
 import { cat, ls, statContent } from '../content/exporter.ts'
 import type { ContentStat, LsEntry } from '../content/exporter.ts'
-import { importDirectory, importFile } from '../content/importer.ts'
-import type { DirectoryEntryInput, ImportOptions } from '../content/importer.ts'
+import { importDirectory, importFile, importSymlink } from '../content/importer.ts'
+import type { DirectoryEntryInput, ImportedEntry, ImportOptions } from '../content/importer.ts'
+import { InvalidArgumentError, NotPinnedError } from '../errors.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { BlockFetcher } from '../replication/fetch.ts'
 import type { Replicator, ReplicationReport } from '../replication/push.ts'
@@ -41,7 +42,35 @@ export interface AddResult {
   size: number
   blocks: number
   replication: ReplicationReport
+  /** a directory add: every entry below the root, in the order `ipfs add -r` prints them (importer.ts) */
+  entries?: AddedEntry[]
 }
+
+export interface AddedEntry {
+  path: string
+  cid: string
+  type: ImportedEntry['type']
+  size: number
+}
+
+/** The longest symlink target an add accepts (for the byte routes, which read it before the import). */
+export { MAX_SYMLINK_TARGET_BYTES } from '../content/importer.ts'
+
+export const PIN_TYPES = ['recursive', 'direct', 'indirect', 'all'] as const
+export type PinType = typeof PIN_TYPES[number]
+
+export interface PinEntry {
+  cid: string
+  mode: 'recursive' | 'direct' | 'indirect'
+  /** roots: the blocks and bytes the pin covers, and when it was made */
+  blocks?: number
+  bytes?: number
+  created?: string
+  /** indirect: the recursive pin root whose DAG holds it */
+  through?: string
+}
+
+type Imported = { cid: CID, size: number, entries?: AddedEntry[] }
 
 export interface FilesInit {
   store: ContentStore
@@ -68,8 +97,13 @@ export class Files {
   async addDirectory (entries: AsyncIterable<DirectoryEntryInput>, options: AddOptions = {}): Promise<AddResult> {
     return await this.addWith(async (sink, importOptions) => {
       const r = await importDirectory(entries, sink, importOptions)
-      return { cid: r.cid, size: r.bytes }
+      return { cid: r.cid, size: r.bytes, entries: r.entries.map(e => ({ ...e, cid: e.cid.toString() })) }
     }, options)
+  }
+
+  /** Adds one symlink node (the link itself, as `ipfs add LINK`). */
+  async addSymlink (target: string, options: AddOptions = {}): Promise<AddResult> {
+    return await this.addWith(async (sink, importOptions) => await importSymlink(target, sink, importOptions), options)
   }
 
   /**
@@ -80,7 +114,7 @@ export class Files {
    * fails saying how many blocks are short and how many copies they have;
    * what was stored (and pinned) here is kept.
    */
-  private async addWith (run: (sink: BlockSink, options: ImportOptions) => Promise<{ cid: CID, size: number }>, options: AddOptions): Promise<AddResult> {
+  private async addWith (run: (sink: BlockSink, options: ImportOptions) => Promise<Imported>, options: AddOptions): Promise<AddResult> {
     const { store, replicas } = this.init
     const { replicator } = replicas.beginAdd({ ...options, onProgress: (e) => { options.onProgress?.({ phase: 'replicate', ...e }) } })
     const done = replicas.userOperation()
@@ -94,7 +128,7 @@ export class Files {
     }
   }
 
-  private async importAndReplicate (run: (sink: BlockSink, options: ImportOptions) => Promise<{ cid: CID, size: number }>, replicator: Replicator, options: AddOptions): Promise<AddResult> {
+  private async importAndReplicate (run: (sink: BlockSink, options: ImportOptions) => Promise<Imported>, replicator: Replicator, options: AddOptions): Promise<AddResult> {
     const { store, replicas } = this.init
     return await store.writeSession(async () => {
       const seen = new Set<string>()
@@ -109,7 +143,7 @@ export class Files {
           await replicator.add(cid, bytes)
         }
       }
-      let imported: { cid: CID, size: number }
+      let imported: Imported
       try {
         imported = await run(sink, {
           cidVersion: options.cidVersion,
@@ -126,11 +160,11 @@ export class Files {
         await replicator.finish().catch(() => {})
         throw err
       }
-      const { cid, size } = imported
+      const { cid, size, entries } = imported
       const replication = await replicator.finish()
       const short = replicas.quorumError({ cid: cid.toString(), size, pinned: options.pin !== false }, replication)
       if (short != null) throw short
-      return { cid: cid.toString(), size, blocks: replication.blocks, replication }
+      return { cid: cid.toString(), size, blocks: replication.blocks, replication, ...(entries == null ? {} : { entries }) }
     }, { signal: options.signal })
   }
 
@@ -203,8 +237,34 @@ export class Files {
     await this.init.store.unpin(parseCid(cidText))
   }
 
-  async pins (): Promise<Array<{ cid: string, mode: string, blocks: number, bytes: number, created: string }>> {
-    return (await this.init.store.listPins()).map(p => ({ cid: p.cid.toString(), mode: p.mode, blocks: p.blocks, bytes: p.bytes, created: p.created.toISOString() }))
+  /**
+   * Pins, as `ipfs pin ls` lists them. Without `type`: the pin roots
+   * (recursive and direct); `recursive`, `direct`; `indirect`: the blocks
+   * inside recursive pins (each with the root it is `through`); `all`: roots
+   * then indirect. With `cid`: how that CID is pinned (of `type`, when given),
+   * else NotPinnedError.
+   */
+  async pins (options: { type?: PinType, cid?: string, signal?: AbortSignal } = {}): Promise<PinEntry[]> {
+    const { store } = this.init
+    const type = options.type
+    if (type != null && !PIN_TYPES.includes(type)) {
+      throw new InvalidArgumentError(`Invalid pin type "${String(type)}": expected ${PIN_TYPES.join(', ')}`)
+    }
+    if (options.cid != null) {
+      const status = await store.pinStatus(parseCid(options.cid))
+      if (status == null || (type != null && type !== 'all' && status.mode !== type)) {
+        throw new NotPinnedError(options.cid, `"${options.cid}" is not pinned${type != null && type !== 'all' ? ` ${type}ly` : ''}`)
+      }
+      return [{ cid: options.cid, mode: status.mode, ...(status.through == null ? {} : { through: status.through.toString() }) }]
+    }
+    const roots: PinEntry[] = type === 'indirect'
+      ? []
+      : (await store.listPins())
+          .filter(p => type == null || type === 'all' || p.mode === type)
+          .map(p => ({ cid: p.cid.toString(), mode: p.mode, blocks: p.blocks, bytes: p.bytes, created: p.created.toISOString() }))
+    if (type !== 'indirect' && type !== 'all') return roots
+    const indirect = await store.indirectPins({ signal: options.signal })
+    return [...roots, ...indirect.map(p => ({ cid: p.cid.toString(), mode: 'indirect' as const, through: p.through.toString() }))]
   }
 
   /** Wait until the blocks fetched so far are in the local store (the cache is written in the background). */

@@ -1,11 +1,14 @@
 /**
  * The byte routes of the RPC port (same guard as /rpc):
  *
- *   POST /api/v1/add      raw body: one file; multipart/form-data: a directory tree
- *                         (each part's filename is the URL-encoded relative path;
- *                         Content-Type application/x-directory for a directory).
+ *   POST /api/v1/add      raw body: one file; Content-Type application/symlink: one
+ *                         symlink (the body is its target); multipart/form-data: a
+ *                         directory tree (each part's filename is the URL-encoded
+ *                         relative path; Content-Type application/x-directory for a
+ *                         directory, application/symlink for a symlink, as Kubo sends).
  *                         Query: cid-version, chunker, raw-leaves, pin, replicas, quorum.
- *                         Answers JSON {cid, size, blocks, replication}.
+ *                         Answers JSON {cid, size, blocks, replication}, and for a
+ *                         tree `entries` (every entry's path, cid, type and size).
  *   GET  /api/v1/cat/CID  the file's bytes; `Range: bytes=...` or ?offset=&length=.
  *
  * Errors answer JSON {error: {message, code}} with a status that says what kind.
@@ -15,6 +18,7 @@ import type http from 'node:http'
 import busboy from 'busboy'
 import type { DirectoryEntryInput } from '../content/importer.ts'
 import { AbortedError, InvalidArgumentError, ShoalError } from '../errors.ts'
+import { MAX_SYMLINK_TARGET_BYTES } from '../node/files.ts'
 import type { AddOptions, Files } from '../node/files.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { HttpRoute } from './server.ts'
@@ -138,9 +142,10 @@ async function * multipartEntries (req: http.IncomingMessage, signal: AbortSigna
     // no boundary, an unknown charset: the request is malformed
     throw new InvalidArgumentError(`Malformed multipart upload: ${(err as Error).message}`)
   }
-  const queue: Array<DirectoryEntryInput | Error | null> = []
+  // a symlink's entry is a promise (its target is read from its part), kept in place so the order stays the upload's
+  const queue: Array<DirectoryEntryInput | Promise<DirectoryEntryInput> | Error | null> = []
   let wake: (() => void) | undefined
-  const push = (item: DirectoryEntryInput | Error | null): void => {
+  const push = (item: DirectoryEntryInput | Promise<DirectoryEntryInput> | Error | null): void => {
     queue.push(item)
     wake?.()
   }
@@ -164,6 +169,10 @@ async function * multipartEntries (req: http.IncomingMessage, signal: AbortSigna
     if (info.mimeType === 'application/x-directory') {
       stream.resume()
       push({ path })
+    } else if (info.mimeType === SYMLINK_TYPE) {
+      const entry = symlinkTarget(stream, path).then(target => ({ path, target }))
+      entry.catch(() => {}) // awaited in turn below; a failure ends the iteration there
+      push(entry)
     } else {
       push({ path, content: partContent(stream, path) })
     }
@@ -181,7 +190,7 @@ async function * multipartEntries (req: http.IncomingMessage, signal: AbortSigna
       const item = queue.shift()
       if (item === null || item === undefined) return
       if (item instanceof Error) throw item
-      yield item
+      yield await item
     }
   } finally {
     signal.removeEventListener('abort', onAbort)
@@ -189,6 +198,20 @@ async function * multipartEntries (req: http.IncomingMessage, signal: AbortSigna
     req.unpipe(parser)
     if (!parser.destroyed) parser.destroy()
   }
+}
+
+const SYMLINK_TYPE = 'application/symlink'
+
+/** A symlink's target: the whole body of its part (or request), at most MAX_SYMLINK_TARGET_BYTES. */
+async function symlinkTarget (stream: AsyncIterable<Uint8Array>, path: string): Promise<string> {
+  const parts: Uint8Array[] = []
+  let length = 0
+  for await (const chunk of partContent(stream, path)) {
+    length += chunk.length
+    if (length > MAX_SYMLINK_TARGET_BYTES) throw new InvalidArgumentError(`Invalid symlink ${JSON.stringify(path)}: its target is longer than ${MAX_SYMLINK_TARGET_BYTES} bytes`)
+    parts.push(chunk)
+  }
+  return new TextDecoder().decode(Buffer.concat(parts))
 }
 
 /** A part's bytes; a part that ends badly is the client's error (400), not ours. */
@@ -237,14 +260,17 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
     handle: async (req, res, { url, signal }) => {
       try {
         const options = { ...addOptionsFromQuery(url.searchParams), signal }
-        const multipart = (req.headers['content-type'] ?? '').startsWith('multipart/form-data')
+        const contentType = req.headers['content-type'] ?? ''
+        const multipart = contentType.startsWith('multipart/form-data')
         // an early stop of the import must not destroy `req`: the answer still has to reach the client.
         // A raw body's pieces are buffers of their own that nothing else keeps (Node's HTTP parser
         // copies each into a new one): handed over (`freeInput`), they are freed as soon as they are
         // copied into blocks. Multipart parts are views into the body that the parser still uses: not those.
         const result = multipart
           ? await files.addDirectory(multipartEntries(req, signal), options)
-          : await files.add(req.iterator({ destroyOnReturn: false }), { ...options, freeInput: true })
+          : contentType === SYMLINK_TYPE
+            ? await files.addSymlink(await symlinkTarget(req.iterator({ destroyOnReturn: false }), 'the upload'), options)
+            : await files.add(req.iterator({ destroyOnReturn: false }), { ...options, freeInput: true })
         sendJson(res, 200, result)
       } catch (err) {
         if (clientGone(req, signal)) {

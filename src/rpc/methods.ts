@@ -1,6 +1,7 @@
 /**
  * The JSON-RPC methods: each maps onto the node's public API.
  */
+import type { PinType } from '../node/files.ts'
 import type { ShoalNode } from '../node/node.ts'
 import { expectNoParams } from './jsonrpc.ts'
 import type { MethodTable } from './jsonrpc.ts'
@@ -41,9 +42,9 @@ export function nodeMethods (node: NodeApi): MethodTable {
       await files.unpin(cid)
       return { cid }
     },
-    'pin.ls': async (params) => {
-      expectNoParams(params)
-      return await files.pins()
+    'pin.ls': async (params, { signal }) => {
+      const p = new ParamReader(params, ['type', 'cid'])
+      return await files.pins({ type: p.optionalString('type') as PinType | undefined, cid: p.optionalString('cid'), signal })
     },
     'repo.gc': async (params, { signal }) => {
       expectNoParams(params)

@@ -32,6 +32,7 @@ import path from 'node:path'
 import { CID } from 'multiformats/cid'
 import { code as RAW_CODE } from 'multiformats/codecs/raw'
 import { childLinks, multihashKey } from '../content/blocks.ts'
+import { walkStructure } from '../content/dag.ts'
 import { AbortedError, BlockNotFoundError, CorruptBlockError, InvalidArgumentError, NotPinnedError, StorageFullError } from '../errors.ts'
 import { silentLogger, type Logger } from '../platform/logger.ts'
 import { blockKey, putManyWith, throwIfAborted, type AbortOptions, type Block, type BlockInfo, type Blockstore, type GetOptions, type PutManyOptions, type PutOptions } from './blockstore.ts'
@@ -308,6 +309,45 @@ export class ContentStore {
     this.#checkOpen()
     const row = this.metadata.getPin(pinKey(root))
     return row == null ? undefined : toPin(row)
+  }
+
+  /**
+   * How a block is pinned, as Kubo says it: `recursive` or `direct` when it is
+   * a pin's root, `indirect` (with the recursive root it is `through`) when it
+   * is inside a recursive pin's DAG; undefined when no pin covers it.
+   */
+  async pinStatus (cid: CID): Promise<{ mode: PinMode | 'indirect', through?: CID } | undefined> {
+    this.#checkOpen()
+    const pin = this.metadata.getPin(pinKey(cid))
+    if (pin != null) return { mode: pin.mode }
+    const root = this.metadata.recursiveRootCovering(cid.multihash.bytes)
+    return root == null ? undefined : { mode: 'indirect', through: CID.parse(root) }
+  }
+
+  /**
+   * Kubo's indirect pins: every block inside a recursive pin's DAG that is no
+   * pin's root, once, with the first recursive root found to cover it, as its
+   * links name it. Walks the pinned DAGs here (all their blocks are stored),
+   * reading only the blocks that can have links; GC waits meanwhile.
+   */
+  async indirectPins (options: AbortOptions = {}): Promise<Array<{ cid: CID, through: CID }>> {
+    return await this.writeSession(async () => {
+      const pins = this.metadata.listPins()
+      const roots = new Set(pins.map(p => multihashKey(CID.parse(p.root))))
+      const seen = new Set<string>()
+      const out: Array<{ cid: CID, through: CID }> = []
+      for (const pin of pins) {
+        if (pin.mode !== 'recursive') continue
+        const root = CID.parse(pin.root)
+        for await (const { cid } of walkStructure(root, this.blocks, { signal: options.signal, concurrency: this.#walkConcurrency })) {
+          const key = multihashKey(cid)
+          if (roots.has(key) || seen.has(key)) continue
+          seen.add(key)
+          out.push({ cid, through: root })
+        }
+      }
+      return out
+    }, options)
   }
 
   /** Whether a pin covers the block (as its root or inside a recursive pin's DAG). */

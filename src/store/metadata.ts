@@ -489,6 +489,13 @@ export class Metadata {
     return this.statement('SELECT * FROM pins ORDER BY created, root').all().map(toPin)
   }
 
+  /** The recursive pin root (the oldest) whose DAG covers a block, if any. */
+  recursiveRootCovering (mh: Uint8Array): string | undefined {
+    const row = this.statement(`SELECT p.root AS root FROM pin_blocks b JOIN pins p ON p.root = b.root
+      WHERE b.mh = ? AND p.mode = 'recursive' ORDER BY p.created, p.root LIMIT 1`).get(mh) as { root: string } | undefined
+    return row?.root
+  }
+
   /** How many pins cover a block (its reference count). */
   pinCount (mh: Uint8Array): number {
     return Number((this.statement('SELECT count(*) AS n FROM pin_blocks WHERE mh = ?').get(mh) as { n: number }).n)

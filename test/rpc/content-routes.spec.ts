@@ -4,7 +4,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
-import { importDirectory, importFile, nullSink } from '../../src/content/importer.ts'
+import { importDirectory, importFile, importSymlink, nullSink } from '../../src/content/importer.ts'
 import type { DirectoryEntryInput } from '../../src/content/importer.ts'
 import { parseRange } from '../../src/rpc/content-routes.ts'
 import { filesIn, memoryLogger, startTestDaemon } from '../helpers/daemon.ts'
@@ -27,14 +27,14 @@ async function unknownCid (): Promise<string> {
   return (await importFile(crypto.randomBytes(64), nullSink)).cid.toString()
 }
 
-interface Part { path: string, content?: Uint8Array }
+interface Part { path: string, content?: Uint8Array, type?: string }
 
 /** A multipart/form-data body as the CLI sends it: filenames URL-encoded, directories typed. */
 function multipart (parts: Part[]): { body: Buffer, contentType: string } {
   const boundary = `test-${crypto.randomBytes(8).toString('hex')}`
   const chunks: Buffer[] = []
   for (const p of parts) {
-    const type = p.content == null ? 'application/x-directory' : 'application/octet-stream'
+    const type = p.type ?? (p.content == null ? 'application/x-directory' : 'application/octet-stream')
     chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${encodeURIComponent(p.path)}"\r\nContent-Type: ${type}\r\n\r\n`))
     if (p.content != null) chunks.push(Buffer.from(p.content))
     chunks.push(Buffer.from('\r\n'))
@@ -355,6 +355,84 @@ describe('content routes', function () {
       assert.equal(parseRange('bytes=0-1,3-4', 100), 'invalid')
       assert.equal(parseRange('lines=1-2', 100), 'invalid')
     })
+  })
+})
+
+describe('content routes: symlinks, every entry of a tree, pin.ls by type (Kubo)', function () {
+  this.timeout(30_000)
+  let d: TestDaemon
+
+  before(async () => { d = await startTestDaemon() })
+  after(async () => { await d?.stop() })
+
+  const upload = async (body: Buffer, contentType: string, query = ''): Promise<HttpReply> =>
+    await d.request(`/api/v1/add${query}`, { method: 'POST', headers: { 'Content-Type': contentType }, body })
+  const link = (path: string, target: string): Part => ({ path, content: Buffer.from(target), type: 'application/symlink' })
+
+  it('a multipart tree carries symlinks (application/symlink parts); the answer lists every entry in Kubo\'s order', async () => {
+    const parts: Part[] = [
+      { path: 'd' },
+      { path: 'd/x.txt', content: Buffer.from('x') },
+      link('d/to-x', 'x.txt'),
+      link('up', '../../etc'),
+      { path: 'z.txt', content: Buffer.from('z') }
+    ]
+    const { body, contentType } = multipart(parts)
+    const reply = await upload(body, contentType)
+    assert.equal(reply.status, 200, reply.body.toString())
+    const expected = await importDirectory([
+      { path: 'd' },
+      { path: 'd/x.txt', content: [Buffer.from('x')] },
+      { path: 'd/to-x', target: 'x.txt' },
+      { path: 'up', target: '../../etc' },
+      { path: 'z.txt', content: [Buffer.from('z')] }
+    ], nullSink)
+    assert.equal(reply.json.cid, expected.cid.toString())
+    assert.deepEqual(reply.json.entries.map((e: { path: string, type: string }) => `${e.type} ${e.path}`),
+      ['file d/x.txt', 'symlink d/to-x', 'symlink up', 'file z.txt', 'directory d'])
+    assert.deepEqual(reply.json.entries.map((e: { cid: string }) => e.cid), expected.entries.map(e => e.cid.toString()))
+    const up = reply.json.entries.find((e: { path: string }) => e.path === 'up')
+    const stat = await d.rpc('content.stat', { cid: up.cid, replicas: false })
+    assert.equal(stat.type, 'symlink')
+    assert.equal(stat.target, '../../etc')
+  })
+
+  it('a raw body of type application/symlink is one symlink node (the link itself)', async () => {
+    const v0 = await upload(Buffer.from('some/where'), 'application/symlink', '?cid-version=0')
+    assert.equal(v0.status, 200, v0.body.toString())
+    assert.equal(v0.json.cid, (await importSymlink('some/where', nullSink, { cidVersion: 0 })).cid.toString())
+    const reply = await upload(Buffer.from('some/where'), 'application/symlink')
+    assert.equal(reply.json.cid, (await importSymlink('some/where', nullSink)).cid.toString())
+    assert.equal(reply.json.entries, undefined)
+    assert.ok((await d.rpc('pin.ls')).some((p: { cid: string }) => p.cid === reply.json.cid), 'pinned')
+  })
+
+  it('a symlink target that is empty, has a NUL or is over 4096 bytes is a 400 and nothing is pinned', async () => {
+    const pinsBefore = await d.rpc('pin.ls')
+    for (const target of ['', 'a\0b', 'x'.repeat(4097)]) {
+      const { body, contentType } = multipart([{ path: 'f', content: Buffer.from('f') }, link('bad', target)])
+      assertJsonError(await upload(body, contentType), 400, 'ERR_INVALID_ARGUMENT')
+      assertJsonError(await upload(Buffer.from(target), 'application/symlink'), 400, 'ERR_INVALID_ARGUMENT')
+    }
+    assert.deepEqual(await d.rpc('pin.ls'), pinsBefore)
+  })
+
+  it('pin.ls {type, cid}: roots by type, indirect blocks with their root, one CID; errors for a bad type or an unpinned CID', async () => {
+    const add = await upload(Buffer.from(crypto.randomBytes(300_000)), 'application/octet-stream')
+    const root = add.json.cid as string
+    const indirect = await d.rpc('pin.ls', { type: 'indirect' })
+    const mine = indirect.filter((p: { through: string }) => p.through === root)
+    assert.equal(mine.length, 2)
+    for (const p of mine) assert.equal(p.mode, 'indirect')
+    assert.deepEqual(await d.rpc('pin.ls', { cid: mine[0].cid }), [{ cid: mine[0].cid, mode: 'indirect', through: root }])
+    assert.deepEqual((await d.rpc('pin.ls', { cid: root })).map((p: { mode: string }) => p.mode), ['recursive'])
+    assert.ok((await d.rpc('pin.ls', { type: 'recursive' })).every((p: { mode: string }) => p.mode === 'recursive'))
+    assert.deepEqual(await d.rpc('pin.ls', { type: 'direct' }), [])
+    const all = await d.rpc('pin.ls', { type: 'all' })
+    assert.equal(all.length, (await d.rpc('pin.ls')).length + indirect.length)
+    await assert.rejects(d.rpc('pin.ls', { type: 'sideways' }), (err: { data?: { code?: string } }) => err.data?.code === 'ERR_INVALID_ARGUMENT')
+    await assert.rejects(d.rpc('pin.ls', { cid: await unknownCid() }), (err: { data?: { code?: string } }) => err.data?.code === 'ERR_NOT_PINNED')
+    await assert.rejects(d.rpc('pin.ls', { cid: root, type: 'direct' }), (err: { data?: { code?: string } }) => err.data?.code === 'ERR_NOT_PINNED')
   })
 })
 

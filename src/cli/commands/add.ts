@@ -1,34 +1,40 @@
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import { importDirectory, importFile, nullSink, parseChunker } from '../../content/importer.ts'
-import type { AddResult } from '../../node/files.ts'
+import { importDirectory, importFile, importSymlink, nullSink, parseChunker } from '../../content/importer.ts'
+import type { AddedEntry, AddResult } from '../../node/files.ts'
 import { InvalidArgumentError } from '../../errors.ts'
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command, CommandContext } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
 import { printJson } from '../io.ts'
-import { counted, fileStream, inspectInput, listTree, multipartBody } from '../local-files.ts'
+import { counted, fileStream, inspectInput, listTree, multipartBody, SYMLINK_TYPE } from '../local-files.ts'
 import { formatBytes, progressBar } from '../progress.ts'
 
 export const addCommand: Command = {
   name: 'add',
   summary: 'Add a file (or with -r a directory) to shoal and print its CID.',
-  usage: 'add [-r] [-Q] [-n] [--cid-version 0|1] [--chunker size-N|fastcdc[-MIN-AVG-MAX]] [--replicas N] [--quorum N] FILE|-',
+  usage: 'add [-r] [-H] [-q|-Q] [-n] [--pin=false] [--cid-version 0|1] [--chunker size-N|fastcdc[-MIN-AVG-MAX]] [--replicas N] [--quorum N] FILE|-',
   description: [
     'The CID is the one Kubo\'s `ipfs add --cid-version=1` gives (256 KiB chunks, raw leaves);',
     '--cid-version 0 gives plain `ipfs add`\'s. The root is pinned, and every block is pushed to',
     'its replica set; add returns once every block has its write quorum of confirmed replicas.',
-    '`-` reads standard input. --only-hash computes the CID without a daemon and stores nothing.'
+    '`-` reads standard input. --only-hash computes the CID without a daemon and stores nothing.',
+    'As Kubo: -r prints "added CID PATH" for every file, symlink and directory, the root last;',
+    'names starting with "." are skipped unless -H; a symlink is added as the link itself (a UnixFS',
+    'symlink, never followed).'
   ].join('\n'),
   options: {
     repo: repoOption,
     recursive: { type: 'boolean', short: 'r', description: 'add a directory and everything in it' },
-    quiet: { type: 'boolean', short: 'Q', description: 'print only the root CID, no progress' },
+    hidden: { type: 'boolean', short: 'H', description: 'with -r: include files and directories whose names start with "."' },
+    quiet: { type: 'boolean', short: 'q', description: 'print only CIDs, one a line (with -r every entry, the root last), no progress' },
+    quieter: { type: 'boolean', short: 'Q', description: 'print only the root CID, no progress' },
     'only-hash': { type: 'boolean', short: 'n', description: 'only compute the CID; store nothing (no daemon needed)' },
     'cid-version': { type: 'string', value: '0|1', description: 'CID version (default 1)' },
     chunker: { type: 'string', value: 'SPEC', description: 'size-N (default size-262144), fastcdc, or fastcdc-MIN-AVG-MAX' },
     'raw-leaves': { type: 'boolean', description: 'raw leaf blocks also with --cid-version 0' },
-    'no-pin': { type: 'boolean', description: 'do not pin the root here' },
+    pin: { type: 'boolean', description: 'pin the root here (the default; --pin=false does not, as Kubo)' },
+    'no-pin': { type: 'boolean', description: 'do not pin the root here (the same as --pin=false)' },
     replicas: { type: 'string', value: 'N', description: 'replica set size for this add (default: the node\'s, 3)' },
     quorum: { type: 'string', value: 'N', description: 'confirmed copies each block needs, or the add fails (default: the node\'s, 2)' },
     name: { type: 'string', value: 'PATH', description: 'then point the name PATH at it (as shoal name put PATH CID)' },
@@ -42,22 +48,26 @@ export const addCommand: Command = {
     const chunker = v.chunker as string | undefined
     if (chunker != null) parseChunker(chunker)
     const input = await inspectInput(name, v.recursive === true)
-    const quiet = v.quiet === true
-    const label = name === '-' ? 'stdin' : path.basename(name)
-    const bar = progressBar(ctx.io, { label: `adding ${label}`, total: input.kind === 'file' ? input.size : undefined, quiet })
+    const quiet = v.quiet === true || v.quieter === true
+    const label = name === '-' ? 'stdin' : path.basename(path.resolve(name))
+    const entries = input.kind === 'directory' ? await listTree(name, { hidden: v.hidden === true }) : []
 
     if (v['only-hash'] === true) {
       if (v.name != null) throw new UsageError('--name needs the daemon: it does not go with --only-hash')
       const options = { cidVersion, chunker, rawLeaves: v['raw-leaves'] === true ? true : undefined }
-      let cid
+      const bar = progressBar(ctx.io, { label: `adding ${label}`, total: input.kind === 'file' ? input.size : undefined, quiet })
+      let result: Printed
       if (input.kind === 'directory') {
-        const entries = await listTree(name)
-        cid = (await importDirectory(entries.map(e => ({ path: e.path, content: e.file == null ? undefined : fileStream(e.file) })), nullSink, options)).cid
+        const r = await importDirectory(entries.map(e => ({ path: e.path, target: e.target, content: e.file == null ? undefined : fileStream(e.file) })), nullSink, options)
+        result = { cid: r.cid.toString(), name: label, entries: r.entries.map(e => ({ ...e, cid: e.cid.toString() })) }
+      } else if (input.kind === 'symlink') {
+        result = { cid: (await importSymlink(input.target, nullSink, options)).cid.toString(), name: label }
       } else {
-        cid = (await importFile(counted(input.kind === 'stdin' ? ctx.io.stdin as AsyncIterable<Uint8Array> : fileStream(name), n => { bar.update(n) }), nullSink, options)).cid
+        const source = input.kind === 'stdin' ? ctx.io.stdin as AsyncIterable<Uint8Array> : fileStream(name)
+        result = { cid: (await importFile(counted(source, n => { bar.update(n) }), nullSink, options)).cid.toString(), name: label }
       }
       bar.done()
-      return print(ctx, { cid: cid.toString(), name: label })
+      return print(ctx, result)
     }
 
     const client = await daemonClient(ctx)
@@ -65,21 +75,23 @@ export const addCommand: Command = {
     if (cidVersion != null) query.set('cid-version', String(cidVersion))
     if (chunker != null) query.set('chunker', chunker)
     if (v['raw-leaves'] === true) query.set('raw-leaves', 'true')
-    if (v['no-pin'] === true) query.set('pin', 'false')
+    if (v['no-pin'] === true || v.pin === false) query.set('pin', 'false')
     for (const key of ['replicas', 'quorum']) if (v[key] != null) query.set(key, String(parsePositive(v[key] as string, `--${key}`)))
 
-    let request
+    const total = input.kind === 'file' ? input.size : input.kind === 'directory' ? entries.reduce((n, e) => n + e.size, 0) : undefined
+    const bar = progressBar(ctx.io, { label: `adding ${label}`, total, quiet })
+    let body: Readable
+    let contentType = 'application/octet-stream'
     if (input.kind === 'directory') {
-      const entries = await listTree(name)
-      const total = entries.reduce((n, e) => n + e.size, 0)
-      const dirBar = progressBar(ctx.io, { label: `adding ${label}`, total, quiet })
-      const { body, contentType } = multipartBody(entries, n => { dirBar.update(n) })
-      request = client.request('POST', `/api/v1/add?${query}`, { body, headers: { 'Content-Type': contentType } }).finally(() => { dirBar.done() })
+      ;({ body, contentType } = multipartBody(entries, n => { bar.update(n) }))
+    } else if (input.kind === 'symlink') {
+      body = Readable.from([Buffer.from(input.target)])
+      contentType = SYMLINK_TYPE
     } else {
       const source = input.kind === 'stdin' ? ctx.io.stdin as AsyncIterable<Uint8Array> : fileStream(name)
-      const body = Readable.from(counted(source, n => { bar.update(n) }))
-      request = client.request('POST', `/api/v1/add?${query}`, { body, headers: { 'Content-Type': 'application/octet-stream' } }).finally(() => { bar.done() })
+      body = Readable.from(counted(source, n => { bar.update(n) }))
     }
+    const request = client.request('POST', `/api/v1/add?${query}`, { body, headers: { 'Content-Type': contentType } }).finally(() => { bar.done() })
     const result = JSON.parse(await client.readAnswer(await request)) as AddResult
     if (!quiet && v.json !== true) ctx.io.stderr(replicationLine(result) + '\n')
     if (v.name != null) {
@@ -91,10 +103,19 @@ export const addCommand: Command = {
   }
 }
 
-function print (ctx: CommandContext, result: { cid: string, name: string, path?: string } & Partial<AddResult>): number {
-  if (ctx.values.json === true) printJson(ctx.io, result)
-  else if (ctx.values.quiet === true) ctx.io.stdout(`${result.cid}\n`)
-  else ctx.io.stdout(`added ${result.cid} ${result.name}\n`)
+type Printed = { cid: string, name: string, path?: string, entries?: AddedEntry[] } & Partial<AddResult>
+
+/** As `ipfs add` prints: every entry (a tree's, the root last), CIDs only with -q, the root's only with -Q. */
+function print (ctx: CommandContext, result: Printed): number {
+  const v = ctx.values
+  if (v.json === true) {
+    printJson(ctx.io, result)
+    return 0
+  }
+  const rows = [...(result.entries ?? []).map(e => ({ cid: e.cid, name: `${result.name}/${e.path}` })), { cid: result.cid, name: result.name }]
+  if (v.quieter === true) ctx.io.stdout(`${result.cid}\n`)
+  else if (v.quiet === true) ctx.io.stdout(rows.map(r => `${r.cid}\n`).join(''))
+  else ctx.io.stdout(rows.map(r => `added ${r.cid} ${r.name}\n`).join(''))
   return 0
 }
 

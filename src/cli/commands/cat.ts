@@ -7,11 +7,11 @@ import { daemonClient } from '../daemon-client.ts'
 export const catCommand: Command = {
   name: 'cat',
   summary: 'Write a file\'s bytes to standard output (from this node or the network).',
-  usage: 'cat [--offset N] [--length N] CID',
+  usage: 'cat [-o|--offset N] [-l|--length N] CID',
   options: {
     repo: repoOption,
-    offset: { type: 'string', value: 'N', description: 'first byte (default 0)' },
-    length: { type: 'string', value: 'N', description: 'bytes to write (default: to the end)' }
+    offset: { type: 'string', short: 'o', value: 'N', description: 'first byte (default 0)' },
+    length: { type: 'string', short: 'l', value: 'N', description: 'bytes to write (default: to the end)' }
   },
   async run (ctx) {
     if (ctx.positionals.length !== 1) throw new UsageError('cat takes one CID')

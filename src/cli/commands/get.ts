@@ -3,7 +3,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type { ContentStat } from '../../content/exporter.ts'
-import { ShoalError } from '../../errors.ts'
+import { ShoalError, UnsafePathError } from '../../errors.ts'
 import { systemErrorCode, systemErrorWords } from '../../platform/errno.ts'
 import type { RpcClient } from '../../rpc/client.ts'
 import { repoOption, UsageError } from '../command.ts'
@@ -16,7 +16,11 @@ export const getCommand: Command = {
   name: 'get',
   summary: 'Save a file or a directory tree to disk (from this node or the network).',
   usage: 'get [-o PATH] [-Q] CID',
-  description: 'A file is written aside and renamed into place when complete; a tree is recreated below PATH.',
+  description: [
+    'A file is written aside and renamed into place when complete; a tree is recreated below PATH,',
+    'its symlinks as symlinks. Nothing is ever written through a symlink inside the tree: an entry',
+    'whose path is a symlink (a crafted tree, or one left from an earlier get) is refused or replaced.'
+  ].join('\n'),
   options: {
     repo: repoOption,
     output: { type: 'string', short: 'o', value: 'PATH', description: 'where to write it (default: ./CID)' },
@@ -31,16 +35,31 @@ export const getCommand: Command = {
     const bar = progressBar(ctx.io, { label: `getting ${cid.slice(0, 12)}…`, total: stat.size, quiet: ctx.values.quiet === true })
     let done = 0
     const counter = (n: number): void => { done += n; bar.update(done) }
-    if (stat.type === 'directory') await getTree(client, cid, out, counter)
-    else await getFile(client, cid, out, counter)
+    if (stat.type === 'directory') {
+      await fs.mkdir(out, { recursive: true }).catch((err: unknown) => { throw writeError(err, out) })
+      await getTree(client, cid, out, counter)
+    } else if (stat.type === 'symlink') {
+      await makeSymlink(stat.target ?? '', out)
+    } else {
+      await getFile(client, cid, out, counter, { followExisting: true })
+    }
     bar.done()
     if (ctx.values.quiet !== true) ctx.io.stdout(`saved ${cid} to ${out}\n`)
     return 0
   }
 }
 
-async function getFile (client: RpcClient, cid: string, file: string, onBytes: (n: number) => void): Promise<void> {
-  const existing = await fs.stat(file).catch(() => undefined)
+/**
+ * Writes a file's bytes to `file`: aside, then renamed into place (a rename
+ * replaces a symlink there, never writes through it). `followExisting` (the
+ * PATH the user named, not an entry of a tree): a device, FIFO or socket
+ * there (/dev/null, a pipe), or a symlink to one, is written into, not replaced.
+ */
+async function getFile (client: RpcClient, cid: string, file: string, onBytes: (n: number) => void, options: { followExisting?: boolean } = {}): Promise<void> {
+  const existing = options.followExisting === true ? await fs.stat(file).catch(() => undefined) : undefined
+  const partial = `${file}.shoal-partial`
+  // a leftover (or a symlink of that name in the tree) goes; the file is then created new ('wx'), never opened through a link
+  await fs.rm(partial, { force: true }).catch((err: unknown) => { throw writeError(err, partial) })
   const res = await client.request('GET', `/api/v1/cat/${encodeURIComponent(cid)}`)
   if (res.statusCode !== 200) await client.readAnswer(res)
   const expected = Number(res.headers['content-length'])
@@ -54,14 +73,23 @@ async function getFile (client: RpcClient, cid: string, file: string, onBytes: (
     if (Number.isFinite(expected) && got !== expected) throw truncated()
     return
   }
-  const partial = `${file}.shoal-partial`
   try {
-    await pipeline(res, createWriteStream(partial))
+    await pipeline(res, createWriteStream(partial, { flags: 'wx' }))
     if (Number.isFinite(expected) && got !== expected) throw truncated()
     await fs.rename(partial, file)
   } catch (err) {
     res.destroy()
     await fs.rm(partial, { force: true })
+    throw writeError(err, file)
+  }
+}
+
+/** Creates the symlink `file` -> `target` (the target as stored, not checked: it is never followed here); replaces a symlink already there. */
+async function makeSymlink (target: string, file: string): Promise<void> {
+  try {
+    if ((await fs.lstat(file).catch(() => undefined))?.isSymbolicLink() === true) await fs.unlink(file)
+    await fs.symlink(target, file)
+  } catch (err) {
     throw writeError(err, file)
   }
 }
@@ -72,15 +100,26 @@ function writeError (err: unknown, file: string): unknown {
   return words == null ? err : new ShoalError(`Cannot write "${file}": ${words}`, 'ERR_WRITE', { cause: err })
 }
 
+/** Recreates the entries of directory `cid` in `dir` (which exists and is no symlink), depth first. */
 async function getTree (client: RpcClient, cid: string, dir: string, onBytes: (n: number) => void): Promise<void> {
-  await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => { throw writeError(err, dir) })
   for (const entry of await client.call<LsRow[]>('content.ls', { cid })) {
     if (entry.name === '' || entry.name === '.' || entry.name === '..' || entry.name.includes('/') || entry.name.includes('\0')) {
-      throw new ShoalError(`Refusing to write the entry "${entry.name}" of ${cid}: not a plain name`, 'ERR_UNSAFE_PATH')
+      throw new UnsafePathError(`Refusing to write the entry "${entry.name}" of ${cid}: not a plain name`)
     }
     const target = path.join(dir, entry.name)
-    if (entry.type === 'directory') await getTree(client, entry.cid, target, onBytes)
-    else await getFile(client, entry.cid, target, onBytes)
+    if (entry.type === 'symlink') {
+      const link = await client.call<ContentStat>('content.stat', { cid: entry.cid, replicas: false })
+      await makeSymlink(link.target ?? '', target)
+    } else if (entry.type === 'directory') {
+      const existing = await fs.lstat(target).catch(() => undefined)
+      if (existing?.isSymbolicLink() === true) {
+        throw new UnsafePathError(`Refusing to write into "${target}": it is a symlink (the tree has two entries named "${entry.name}", or an earlier get left a link there)`)
+      }
+      if (existing == null) await fs.mkdir(target).catch((err: unknown) => { throw writeError(err, target) })
+      else if (!existing.isDirectory()) throw new ShoalError(`Cannot write "${target}": a file is in the way of a directory`, 'ERR_WRITE')
+      await getTree(client, entry.cid, target, onBytes)
+    } else {
+      await getFile(client, entry.cid, target, onBytes)
+    }
   }
 }
-

@@ -8,13 +8,22 @@ export interface LsRow { name: string, cid: string, type: string, size: number }
 export const lsCommand: Command = {
   name: 'ls',
   summary: 'List the entries of a directory CID.',
-  usage: 'ls [--json] CID',
-  options: { repo: repoOption, json: jsonOption },
+  usage: 'ls [-v] [--json] CID',
+  options: {
+    repo: repoOption,
+    headers: { type: 'boolean', short: 'v', description: 'print a header line (Hash Size Name), as Kubo\'s ls -v' },
+    json: jsonOption
+  },
   async run (ctx) {
     if (ctx.positionals.length !== 1) throw new UsageError('ls takes one CID')
     const entries = await (await daemonClient(ctx)).call<LsRow[]>('content.ls', { cid: ctx.positionals[0] })
-    if (ctx.values.json === true) printJson(ctx.io, entries)
-    else if (entries.length > 0) ctx.io.stdout(formatTable(entries.map(e => [e.cid, String(e.size), e.type === 'directory' ? `${e.name}/` : e.name])))
+    if (ctx.values.json === true) {
+      printJson(ctx.io, entries)
+      return 0
+    }
+    const rows = entries.map(e => [e.cid, String(e.size), e.type === 'directory' ? `${e.name}/` : e.name])
+    if (ctx.values.headers === true) rows.unshift(['Hash', 'Size', 'Name'])
+    if (rows.length > 0) ctx.io.stdout(formatTable(rows))
     return 0
   }
 }

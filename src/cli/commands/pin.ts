@@ -1,19 +1,34 @@
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
-import { formatTable, printJson } from '../io.ts'
+import { printJson } from '../io.ts'
+import type { PinEntry } from '../../node/files.ts'
 
 export const pinCommand: Command = {
   name: 'pin',
-  summary: 'Keep content on this node: pin add CID, pin rm CID, pin ls.',
-  usage: 'pin add|rm|ls [CID] [--json]',
-  description: 'pin add fetches what is missing first. gc never removes pinned blocks.',
-  options: { repo: repoOption, json: jsonOption, direct: { type: 'boolean', description: 'pin add: only the root block' } },
+  summary: 'Keep content on this node: pin add CID, pin rm CID, pin ls [CID].',
+  usage: 'pin add|rm CID | pin ls [--type recursive|direct|indirect|all] [-q] [CID] [--json]',
+  description: [
+    'pin add fetches what is missing first. gc never removes pinned blocks.',
+    'pin ls prints "CID TYPE" as Kubo does: the recursive and direct pins, then the blocks inside',
+    'recursive pins ("CID indirect through ROOT"); --type chooses (default all). pin ls CID says how',
+    'that CID is pinned, or fails when it is not.'
+  ].join('\n'),
+  options: {
+    repo: repoOption,
+    json: jsonOption,
+    direct: { type: 'boolean', description: 'pin add: only the root block' },
+    type: { type: 'string', short: 't', value: 'TYPE', description: 'pin ls: recursive, direct, indirect or all (default all)' },
+    quiet: { type: 'boolean', short: 'q', description: 'pin ls: print only the CIDs' }
+  },
   async run (ctx) {
     const [sub, cid, ...rest] = ctx.positionals
     if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`)
-    const client = await daemonClient(ctx)
     const json = ctx.values.json === true
+    // (the daemon checks the type)
+    const type = (ctx.values.type as string | undefined) ?? 'all'
+    if (ctx.values.type != null && sub !== 'ls') throw new UsageError('--type goes with pin ls')
+    const client = await daemonClient(ctx)
     switch (sub) {
       case 'add': {
         if (cid == null) throw new UsageError('pin add takes a CID')
@@ -31,10 +46,11 @@ export const pinCommand: Command = {
         return 0
       }
       case 'ls': {
-        if (cid != null) throw new UsageError('pin ls takes no CID')
-        const pins = await client.call<Array<{ cid: string, mode: string, blocks: number, bytes: number }>>('pin.ls')
+        // listing indirect pins walks every recursive pin's DAG: it may take long
+        const pins = await client.call<PinEntry[]>('pin.ls', { type, ...(cid == null ? {} : { cid }) }, { timeoutMs: 3_600_000 })
         if (json) printJson(ctx.io, pins)
-        else if (pins.length > 0) ctx.io.stdout(formatTable(pins.map(p => [p.cid, p.mode, `${p.blocks} blocks`])))
+        else if (ctx.values.quiet === true) ctx.io.stdout(pins.map(p => `${p.cid}\n`).join(''))
+        else ctx.io.stdout(pins.map(p => `${p.cid} ${p.mode}${p.through == null ? '' : ` through ${p.through}`}\n`).join(''))
         return 0
       }
       default:
