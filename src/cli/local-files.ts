@@ -97,21 +97,16 @@ export const SYMLINK_TYPE = 'application/symlink'
  * sends them: application/x-directory, application/symlink (the body is the
  * target), application/octet-stream (a file's bytes).
  */
-export function multipartBody (entries: LocalEntry[], onBytes: (total: number) => void): { body: Readable, contentType: string } {
+export function multipartBody (entries: LocalEntry[]): { body: Readable, contentType: string } {
   const boundary = `shoal-${randomBytes(12).toString('hex')}`
   async function * parts (): AsyncGenerator<Uint8Array> {
-    let total = 0
     for (const e of entries) {
       const type = e.target != null ? SYMLINK_TYPE : e.file == null ? 'application/x-directory' : 'application/octet-stream'
       yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${encodeURIComponent(e.path)}"\r\nContent-Type: ${type}\r\n\r\n`)
       if (e.target != null) {
         yield Buffer.from(e.target)
       } else if (e.file != null) {
-        for await (const chunk of fileStream(e.file)) {
-          total += chunk.byteLength
-          onBytes(total)
-          yield chunk
-        }
+        yield * fileStream(e.file)
       }
       yield Buffer.from('\r\n')
     }

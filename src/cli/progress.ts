@@ -24,7 +24,8 @@ function formatDuration (s: number): string {
   return `${String(m).padStart(2, '0')}:${String(Math.floor(s % 60)).padStart(2, '0')}`
 }
 
-export function progressBar (io: CliIO, options: { label: string, total?: number, quiet?: boolean, now?: () => number }): Progress {
+/** `extra` is drawn after the bar (e.g. the replication's progress), `label` may change as phases go. */
+export function progressBar (io: CliIO, options: { label: string, total?: number, quiet?: boolean, now?: () => number, extra?: () => string }): Progress {
   if (!io.isTTY || options.quiet === true) return noop
   const now = options.now ?? (() => performance.now())
   const start = now()
@@ -46,6 +47,8 @@ export function progressBar (io: CliIO, options: { label: string, total?: number
       if (!final) line += ` ETA ${formatDuration((options.total - bytes) / Math.max(rate, 1))}`
     }
     line += ` ${formatBytes(rate)}/s`
+    const extra = options.extra?.() ?? ''
+    if (extra !== '') line += `, ${extra}`
     io.stderr(`\r\x1b[2K${line}${final ? '\n' : ''}`)
   }
   return {

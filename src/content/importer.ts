@@ -41,6 +41,7 @@
  * between input buffers and before each write, and passed to the sink; a
  * source that waits for bytes should watch the same signal.
  */
+import type { ProgressEvent } from 'progress-events'
 import { importer, type ImportCandidate, type ImporterOptions, type WritableStorage } from 'ipfs-unixfs-importer'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
@@ -55,10 +56,8 @@ import type { AbortOptions, BlockSink } from './blocks.ts'
 export { parseChunker, formatChunker, DEFAULT_CHUNKER, MAX_CHUNK_SIZE } from './chunker.ts'
 export type { ChunkerSpec, ChunkerConfig } from './chunker.ts'
 
-export interface ImportProgress {
-  /** bytes of file content read (and chunked) so far, over all files */
-  bytes: number
-}
+/** bytes of file content read (and chunked) so far, over all files */
+export type ImportProgress = ProgressEvent<'import:read', { bytes: number }>
 
 export interface ImportOptions {
   /** 1 (default, `ipfs add --cid-version=1`) or 0 (plain `ipfs add`) */
@@ -463,7 +462,7 @@ class ImportRun {
       onProgress: (evt) => {
         if (evt.type === 'unixfs:importer:progress:file:read') {
           this.bytes += Number((evt.detail as { chunkSize: bigint }).chunkSize)
-          onProgress?.({ bytes: this.bytes })
+          onProgress?.({ type: 'import:read', detail: { bytes: this.bytes } })
         }
       },
       ...extra

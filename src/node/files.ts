@@ -6,18 +6,18 @@
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
+import type { ProgressEvent } from 'progress-events'
 import { multihashKey, parseCid } from '../content/blocks.ts'
 import type { BlockSink } from '../content/blocks.ts'
 import { walkDag } from '../content/dag.ts'
-import { PathNotFoundError } from '../errors.ts'
 import { cat, ls, statContent } from '../content/exporter.ts'
 import type { ContentStat, LsEntry } from '../content/exporter.ts'
 import { importDirectory, importFile, importSymlink } from '../content/importer.ts'
-import type { DirectoryEntryInput, ImportedEntry, ImportOptions } from '../content/importer.ts'
-import { InvalidArgumentError, NotPinnedError } from '../errors.ts'
+import type { DirectoryEntryInput, ImportedEntry, ImportOptions, ImportProgress } from '../content/importer.ts'
+import { InvalidArgumentError, NotPinnedError, PathNotFoundError } from '../errors.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { BlockFetcher } from '../replication/fetch.ts'
-import type { Replicator, ReplicationReport } from '../replication/push.ts'
+import type { ReplicationProgress, Replicator, ReplicationReport } from '../replication/push.ts'
 import type { BlockReplicaService } from '../replication/service.ts'
 import type { ReplicaStatus } from '../replication/status.ts'
 import type { ContentStore, GcResult, StoreStat } from '../store/content-store.ts'
@@ -32,9 +32,16 @@ export interface AddOptions extends Omit<ImportOptions, 'onProgress'> {
   onProgress?(event: AddProgress): void
 }
 
+/**
+ * An add's progress, in the one shape progress has throughout (Helia's
+ * ProgressEvent, `{type, detail}`): file bytes read and chunked; blocks
+ * stored here (new ones, each counted once); copies confirmed by the
+ * replica sets against those wanted so far.
+ */
 export type AddProgress =
-  | { phase: 'import', bytes: number }
-  | { phase: 'replicate', confirmed: number, wanted: number }
+  | ImportProgress
+  | ProgressEvent<'add:stored', { blocks: number, bytes: number }>
+  | ReplicationProgress
 
 export interface AddResult {
   cid: string
@@ -116,7 +123,7 @@ export class Files {
    */
   private async addWith (run: (sink: BlockSink, options: ImportOptions) => Promise<Imported>, options: AddOptions): Promise<AddResult> {
     const { store, replicas } = this.init
-    const { replicator } = replicas.beginAdd({ ...options, onProgress: (e) => { options.onProgress?.({ phase: 'replicate', ...e }) } })
+    const { replicator } = replicas.beginAdd({ ...options, onProgress: options.onProgress })
     const done = replicas.userOperation()
     try {
       // near the quota: reclaim cache before the add, not halfway through it
@@ -133,12 +140,16 @@ export class Files {
     return await store.writeSession(async () => {
       const seen = new Set<string>()
       const storedRawBlocks = new Map<string, number>()
+      const stored = { blocks: 0, bytes: 0 }
       const sink: BlockSink = {
         put: async (cid, bytes, o) => {
           await store.blocks.put(cid, bytes, { ...o, verified: true })
           const key = multihashKey(cid)
           if (seen.has(key)) return
           seen.add(key)
+          stored.blocks++
+          stored.bytes += bytes.byteLength
+          options.onProgress?.({ type: 'add:stored', detail: { ...stored } })
           if (cid.code === raw.code) storedRawBlocks.set(key, bytes.byteLength)
           await replicator.add(cid, bytes)
         }
@@ -151,7 +162,7 @@ export class Files {
           rawLeaves: options.rawLeaves,
           freeInput: options.freeInput,
           signal: options.signal,
-          onProgress: (e) => { options.onProgress?.({ phase: 'import', bytes: e.bytes }) }
+          onProgress: options.onProgress
         })
         await store.blocks.sync({ signal: options.signal })
         if (options.pin !== false) await store.pin(imported.cid, { signal: options.signal, storedRawBlocks })

@@ -8,6 +8,7 @@
  * report counts the confirmed replicas of every block (self counts when it is
  * in the set).
  */
+import type { ProgressEvent } from 'progress-events'
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { AbortedError, PeerRefusedError } from '../errors.ts'
@@ -36,12 +37,12 @@ export interface ReplicateOptions {
   onProgress?(event: ReplicationProgress): void
 }
 
-export interface ReplicationProgress {
-  /** replica copies confirmed so far, self included */
-  confirmed: number
-  /** replica copies wanted so far: the sum of the replica sets' sizes of the blocks imported so far */
-  wanted: number
-}
+/**
+ * confirmed: replica copies confirmed so far, self included; wanted: the
+ * copies wanted so far (the sum of the replica sets' sizes of the blocks
+ * imported so far)
+ */
+export type ReplicationProgress = ProgressEvent<'replicate:confirmed', { confirmed: number, wanted: number }>
 
 export interface ReplicationReport {
   blocks: number
@@ -219,7 +220,7 @@ export class Replicator {
   }
 
   private progress (): void {
-    this.options.onProgress?.({ confirmed: this.done, wanted: this.wanted })
+    this.options.onProgress?.({ type: 'replicate:confirmed', detail: { confirmed: this.done, wanted: this.wanted } })
   }
 
   private throwIfAborted (): void {

@@ -104,6 +104,28 @@ export class RpcClient {
     return text
   }
 
+  /**
+   * Read an NDJSON answer of progress events (`?progress=true`): each
+   * `{type, detail}` goes to `onEvent`; the `resultType` line's detail is
+   * returned, an `error` line thrown as the daemon's error.
+   */
+  async readProgress<T> (res: http.IncomingMessage, resultType: string, onEvent: (event: { type: string, detail: any }) => void): Promise<T> {
+    if ((res.statusCode ?? 0) >= 300) throw httpError(res.statusCode ?? 0, await readAll(res))
+    let rest = ''
+    for await (const chunk of res) {
+      const lines = (rest + (chunk as Buffer).toString('utf8')).split('\n')
+      rest = lines.pop() ?? ''
+      for (const line of lines) {
+        if (line.trim() === '') continue
+        const event = JSON.parse(line) as { type: string, detail: any }
+        if (event.type === resultType) return event.detail as T
+        if (event.type === 'error') throw new RpcError(event.detail?.message ?? 'The daemon failed', SERVER_ERROR_CODE, { code: event.detail?.code, details: event.detail?.details })
+        onEvent(event)
+      }
+    }
+    throw new RpcHttpError(`The shoal daemon at ${this.endpoint.address} ended the answer before its result`, res.statusCode ?? 0)
+  }
+
   private connectError (err: Error): Error {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL') {

@@ -6,9 +6,12 @@
  *                         directory tree (each part's filename is the URL-encoded
  *                         relative path; Content-Type application/x-directory for a
  *                         directory, application/symlink for a symlink, as Kubo sends).
- *                         Query: cid-version, chunker, raw-leaves, pin, replicas, quorum.
- *                         Answers JSON {cid, size, blocks, replication}, and for a
- *                         tree `entries` (every entry's path, cid, type and size).
+ *                         Query: cid-version, chunker, raw-leaves, pin, replicas, quorum,
+ *                         progress. Answers JSON {cid, size, blocks, replication}, and for
+ *                         a tree `entries` (every entry's path, cid, type and size); with
+ *                         progress=true NDJSON instead: progress events {type, detail}
+ *                         (import:read, add:stored, replicate:confirmed), then one
+ *                         add:result (that answer) or error ({message, code, details}).
  *   GET  /api/v1/cat/CID  the file's bytes; `Range: bytes=...` or ?offset=&length=.
  *
  * Errors answer JSON {error: {message, code}} with a status that says what kind.
@@ -81,6 +84,15 @@ function sendUploadError (req: http.IncomingMessage, res: http.ServerResponse, e
   const body = JSON.stringify(value)
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' })
   res.write(body)
+  endAfterBody(req, res)
+}
+
+/** End the response once the rest of the request's body has been read and dropped (or past LINGER_BYTES). */
+function endAfterBody (req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (req.complete) {
+    res.end()
+    return
+  }
   let dropped = 0
   const finish = (): void => {
     req.off('data', onData)
@@ -97,6 +109,35 @@ function sendUploadError (req: http.IncomingMessage, res: http.ServerResponse, e
   req.on('close', finish)
   req.on('error', () => {})
   req.resume()
+}
+
+/** Progress events written at most this often per type (the latest one of each is kept meanwhile). */
+const PROGRESS_EVERY_MS = 100
+
+/**
+ * An add's answer as NDJSON (`?progress=true`): its progress events
+ * (`{type, detail}`, at most one per type per PROGRESS_EVERY_MS, the latest
+ * kept; skipped while the client does not read), then `add:result` with the
+ * answer, or `error` with what the JSON error answer would say. The status
+ * is 200 from the start: a failure is the last line, never a status.
+ */
+function progressAnswer (res: http.ServerResponse): { event: (e: { type: string, detail: unknown }) => void, end: (last: { type: string, detail: unknown }) => void } {
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' })
+  const pending = new Map<string, unknown>()
+  const flush = (): void => {
+    if (res.writableNeedDrain || res.writableEnded) return
+    for (const [type, detail] of pending) res.write(JSON.stringify({ type, detail }) + '\n')
+    pending.clear()
+  }
+  const timer = setInterval(flush, PROGRESS_EVERY_MS)
+  return {
+    event: (e) => { pending.set(e.type, e.detail) },
+    end: (last) => {
+      clearInterval(timer)
+      flush()
+      if (!res.writableEnded) res.write(JSON.stringify(last) + '\n')
+    }
+  }
 }
 
 function intParam (query: URLSearchParams, name: string, min: number, max: number): number | undefined {
@@ -258,8 +299,13 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
     path: /^\/api\/v1\/add$/,
     name: '/api/v1/add',
     handle: async (req, res, { url, signal }) => {
+      let progress: ReturnType<typeof progressAnswer> | undefined
       try {
-        const options = { ...addOptionsFromQuery(url.searchParams), signal }
+        const options: AddOptions = { ...addOptionsFromQuery(url.searchParams), signal }
+        if (boolParam(url.searchParams, 'progress') === true) {
+          progress = progressAnswer(res)
+          options.onProgress = progress.event
+        }
         const contentType = req.headers['content-type'] ?? ''
         const multipart = contentType.startsWith('multipart/form-data')
         // an early stop of the import must not destroy `req`: the answer still has to reach the client.
@@ -271,14 +317,23 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
           : contentType === SYMLINK_TYPE
             ? await files.addSymlink(await symlinkTarget(req.iterator({ destroyOnReturn: false }), 'the upload'), options)
             : await files.add(req.iterator({ destroyOnReturn: false }), { ...options, freeInput: true })
-        sendJson(res, 200, result)
+        if (progress == null) sendJson(res, 200, result)
+        else {
+          progress.end({ type: 'add:result', detail: result })
+          res.end()
+        }
       } catch (err) {
         if (clientGone(req, signal)) {
           log.info('an upload was cut off by the client; nothing was pinned')
           res.destroy()
           return
         }
-        sendUploadError(req, res, err, log)
+        if (progress == null) {
+          sendUploadError(req, res, err, log)
+          return
+        }
+        progress.end({ type: 'error', detail: (errorAnswer(err, log).value as { error: unknown }).error })
+        endAfterBody(req, res)
       }
     }
   }, {

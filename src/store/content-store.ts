@@ -26,6 +26,7 @@
  * wrote or deduplicated against before that add pinned it. Sessions nest
  * (a pin inside a session does not take the lock again).
  */
+import type { ProgressEvent } from 'progress-events'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -77,8 +78,8 @@ export interface Pin {
   bytes: number
 }
 
-export type PinProgressEvent = { type: 'pin:block', cid: CID, blocks: number, bytes: number }
-export type GcProgressEvent = { type: 'gc:removed', cid: CID, size: number, removedBlocks: number, freedBytes: number }
+export type PinProgressEvent = ProgressEvent<'pin:block', { cid: CID, blocks: number, bytes: number }>
+export type GcProgressEvent = ProgressEvent<'gc:removed', { cid: CID, size: number, removedBlocks: number, freedBytes: number }>
 
 export interface PinOptions extends AbortOptions {
   /** Cover the whole DAG (default) or only the root block. */
@@ -263,7 +264,7 @@ export class ContentStore {
           this.metadata.sized(walk, cid.multihash.bytes, known)
           blocks++
           bytes += known
-          options.onProgress?.({ type: 'pin:block', cid, blocks, bytes })
+          options.onProgress?.({ type: 'pin:block', detail: { cid, blocks, bytes } })
           return
         }
         let data: Uint8Array
@@ -277,7 +278,7 @@ export class ContentStore {
         this.metadata.sized(walk, cid.multihash.bytes, data.length)
         blocks++
         bytes += data.length
-        options.onProgress?.({ type: 'pin:block', cid, blocks, bytes })
+        options.onProgress?.({ type: 'pin:block', detail: { cid, blocks, bytes } })
         if (recursive) await Promise.all(childLinks(cid, data).map(visit))
       } catch (err) {
         fail(err instanceof BlockNotFoundError ? incomplete(root, cid) : err)
@@ -439,7 +440,7 @@ export class ContentStore {
         this.metadata.removeBlocks([mh])
         removedBlocks++
         freedBytes += size
-        options.onProgress?.({ type: 'gc:removed', cid, size, removedBlocks, freedBytes })
+        options.onProgress?.({ type: 'gc:removed', detail: { cid, size, removedBlocks, freedBytes } })
         // (a store whose deletes are synchronous would hold the event loop for the whole pass)
         if (removedBlocks % 64 === 0) await new Promise(resolve => setImmediate(resolve))
       }

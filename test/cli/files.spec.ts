@@ -368,10 +368,10 @@ describe('cli files', function () {
       return { code, stdout, stderr }
     }
 
-    it('add and get draw a bar with bytes and rate on stderr; -Q draws none', async () => {
+    it('add and get draw a bar with bytes and rate on stderr (add: what the daemon imported, then the copies confirmed); -Q draws none', async () => {
       const add = await onTty(['add', bigFile])
       assert.equal(add.code, 0, add.stderr)
-      assert.match(add.stderr, /\r\x1b\[2Kadding big\.bin \[#{24}\] 100% 3\.0 MiB\/3\.0 MiB [\d.]+ [KMG]?i?B\/s\n/)
+      assert.match(add.stderr, /\r\x1b\[2Kadding big\.bin \[#{24}\] 100% 3\.0 MiB\/3\.0 MiB [\d.]+ [KMG]?i?B\/s, (\d+)\/\1 copies confirmed\n/)
       const cid = add.stdout.split(' ')[1]
       const get = await onTty(['get', cid, '-o', path.join(dir, 'tty.bin')])
       assert.equal(get.code, 0, get.stderr)

@@ -178,7 +178,7 @@ describe('content/importer', () => {
     it('reports progress as bytes read', async () => {
       const seen: number[] = []
       const bytes = keystream('progress', 5 * 262144 + 3)
-      await importFile(pieces(bytes, 65536), nullSink, { onProgress: e => seen.push(e.bytes) })
+      await importFile(pieces(bytes, 65536), nullSink, { onProgress: e => seen.push(e.detail.bytes) })
       assert.equal(seen.length, 6)
       assert.deepEqual(seen, [...seen].sort((a, b) => a - b))
       assert.equal(seen[seen.length - 1], bytes.length)

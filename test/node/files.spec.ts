@@ -134,10 +134,13 @@ describe('node/Files', function () {
     assert.equal(r.size, bytes.length)
     assert.equal(r.blocks, 5)
     assert.deepEqual(r.replication, { blocks: 5, k: 3, quorum: 1, replicas: [0, 5, 0, 0], short: 0, reachable: 1 })
-    const imported = events.filter(e => e.phase === 'import')
-    assert.ok(imported.length >= 4)
-    assert.equal(imported.at(-1)?.phase === 'import' && imported.at(-1)?.bytes, bytes.length)
-    assert.ok(events.some(e => e.phase === 'replicate'))
+    const read = events.flatMap(e => e.type === 'import:read' ? [e.detail.bytes] : [])
+    assert.ok(read.length >= 4)
+    assert.equal(read.at(-1), bytes.length)
+    const stored = events.flatMap(e => e.type === 'add:stored' ? [e.detail] : [])
+    assert.deepEqual(stored.map(s => s.blocks), [1, 2, 3, 4, 5])
+    assert.ok(stored[4].bytes > bytes.length, 'the leaves and the root node')
+    assert.ok(events.some(e => e.type === 'replicate:confirmed'))
     assert.deepEqual((await files.pins()).map(p => [p.cid, p.mode, p.blocks]), [[r.cid, 'recursive', 5]])
     assert.ok((await collect(files.cat(r.cid))).equals(bytes))
     assert.ok((await collect(files.cat(r.cid, { offset: CHUNK - 10, length: 20 }))).equals(bytes.subarray(CHUNK - 10, CHUNK + 10)))
@@ -288,7 +291,7 @@ describe('node/Files', function () {
     const bytes = crypto.randomBytes(4 * CHUNK)
     const adding = files.add(slowSource(bytes, 2 * CHUNK, g.opened), {
       signal: controller.signal,
-      onProgress: e => { if (e.phase === 'import' && e.bytes >= CHUNK) controller.abort() }
+      onProgress: e => { if (e.type === 'import:read' && e.detail.bytes >= CHUNK) controller.abort() }
     })
     setTimeout(g.open, 200)
     await assert.rejects(adding, (err: any) => {

@@ -96,7 +96,7 @@ describe('replication/push: the streamed Replicator', () => {
         assert.equal(p.stored.get(b.cid.toString()), inSet ? b.bytes : undefined, 'the very bytes given, only to members of the set')
       }
     }
-    assert.deepEqual(events.at(-1), { confirmed: 120, wanted: 120 })
+    assert.deepEqual(events.at(-1), { type: 'replicate:confirmed', detail: { confirmed: 120, wanted: 120 } })
   })
 
   it('keeps at most `window` batches in flight per peer, the adds waiting meanwhile', async () => {

@@ -119,6 +119,52 @@ describe('content routes', function () {
     })
   })
 
+  describe('POST /api/v1/add?progress=true (NDJSON)', () => {
+    const lines = (reply: HttpReply): Array<{ type: string, detail: any }> => reply.body.toString().trim().split('\n').map(l => JSON.parse(l))
+
+    it('streams progress events while the upload goes on, then the same answer as without progress', async () => {
+      const bytes = crypto.randomBytes(3 * 1024 * 1024 + 5)
+      async function * slowly (): AsyncGenerator<Uint8Array> {
+        // slower than the 100 ms between progress lines, so that several come
+        for (let i = 0; i < bytes.length; i += 512 * 1024) {
+          yield bytes.subarray(i, i + 512 * 1024)
+          await new Promise(resolve => setTimeout(resolve, 60))
+        }
+      }
+      const reply = await d.request('/api/v1/add?progress=true', { method: 'POST', body: slowly() })
+      assert.equal(reply.status, 200)
+      assert.equal(reply.headers['content-type'], 'application/x-ndjson')
+      const events = lines(reply)
+      const last = events.at(-1)
+      assert.equal(last?.type, 'add:result')
+      assert.equal(last?.detail.cid, (await importFile(bytes, nullSink)).cid.toString())
+      const read = events.filter(e => e.type === 'import:read').map(e => e.detail.bytes)
+      assert.ok(read.length >= 3, `${read.length} import:read lines`)
+      assert.deepEqual(read, [...read].sort((a, b) => a - b))
+      assert.equal(read.at(-1), bytes.length, 'the last read count is the whole file')
+      const stored = events.filter(e => e.type === 'add:stored').map(e => e.detail)
+      assert.equal(stored.at(-1).blocks, last?.detail.blocks)
+      // alone with k = 1: every block's one copy is this node's
+      const confirmed = events.filter(e => e.type === 'replicate:confirmed').at(-1)?.detail
+      assert.deepEqual(confirmed, { confirmed: last?.detail.blocks, wanted: last?.detail.blocks })
+      assert.deepEqual(Object.keys(last?.detail).sort(), Object.keys(await addOk(bytes)).sort())
+    })
+
+    it('a failure is the last line (status 200 already sent), with the code and details the JSON error has', async () => {
+      const quorum = await add(crypto.randomBytes(1000), 'progress=true&replicas=3&quorum=2')
+      assert.equal(quorum.status, 200)
+      const last = lines(quorum).at(-1)
+      assert.equal(last?.type, 'error')
+      assert.equal(last?.detail.code, 'ERR_QUORUM')
+      assert.match(last?.detail.message, /quorum|copies/)
+      assert.ok(last?.detail.details != null)
+      // a bad query is refused before any line: a 400 JSON error as always
+      const bad = await add(crypto.randomBytes(10), 'progress=maybe')
+      assert.equal(bad.status, 400)
+      assert.equal(bad.json.error.code, 'ERR_INVALID_ARGUMENT')
+    })
+  })
+
   describe('GET /api/v1/cat/CID', () => {
     let bytes: Buffer
     let cid: string

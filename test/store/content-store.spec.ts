@@ -59,7 +59,7 @@ describe('store/ContentStore', () => {
       assert.equal(pin.blocks, distinct.length)
       assert.equal(pin.bytes, sum(distinct))
       assert.equal(events.length, distinct.length)
-      assert.equal(events.at(-1)?.bytes, sum(distinct))
+      assert.equal(events.at(-1)?.detail.bytes, sum(distinct))
       for (const b of dag.blocks) assert.equal(await store.isPinned(b.cid), true)
       assert.deepEqual((await store.listPins()).map(p => p.cid.toString()), [dag.root.cid.toString()])
     })
@@ -108,7 +108,7 @@ describe('store/ContentStore', () => {
       const controller = new AbortController()
       await assert.rejects(store.pin(dag.root.cid, {
         signal: controller.signal,
-        onProgress: (e) => { if (e.blocks === 3) controller.abort() }
+        onProgress: (e) => { if (e.detail.blocks === 3) controller.abort() }
       }), AbortedError)
       assert.deepEqual(await store.listPins(), [])
       assert.equal(await store.isPinned(dag.leaves[0].cid), false)
@@ -252,12 +252,12 @@ describe('store/ContentStore', () => {
       const seen: number[] = []
       await assert.rejects(store.gc({
         signal: controller.signal,
-        onProgress: (e) => { seen.push(e.removedBlocks); if (e.removedBlocks === 2) controller.abort() }
+        onProgress: (e) => { seen.push(e.detail.removedBlocks); if (e.detail.removedBlocks === 2) controller.abort() }
       }), AbortedError)
       assert.deepEqual(seen, [1, 2])
       assert.equal((await store.stat()).blocks, 3)
       const events: number[] = []
-      assert.deepEqual(await store.gc({ onProgress: e => { events.push(e.freedBytes) } }), { removedBlocks: 3, freedBytes: 30 })
+      assert.deepEqual(await store.gc({ onProgress: e => { events.push(e.detail.freedBytes) } }), { removedBlocks: 3, freedBytes: 30 })
       assert.deepEqual(events, [10, 20, 30])
       assert.equal(store.metadata.stat('gc_runs'), 2)
       assert.equal(store.metadata.stat('gc_removed_blocks'), 5)

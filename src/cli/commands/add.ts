@@ -78,21 +78,27 @@ export const addCommand: Command = {
     if (v['no-pin'] === true || v.pin === false) query.set('pin', 'false')
     for (const key of ['replicas', 'quorum']) if (v[key] != null) query.set(key, String(parsePositive(v[key] as string, `--${key}`)))
 
+    // the daemon says how far it got (NDJSON): bytes imported, then copies confirmed by the replica sets
+    query.set('progress', 'true')
     const total = input.kind === 'file' ? input.size : input.kind === 'directory' ? entries.reduce((n, e) => n + e.size, 0) : undefined
-    const bar = progressBar(ctx.io, { label: `adding ${label}`, total, quiet })
+    let copies = ''
+    const bar = progressBar(ctx.io, { label: `adding ${label}`, total, quiet, extra: () => copies })
     let body: Readable
     let contentType = 'application/octet-stream'
     if (input.kind === 'directory') {
-      ;({ body, contentType } = multipartBody(entries, n => { bar.update(n) }))
+      ;({ body, contentType } = multipartBody(entries))
     } else if (input.kind === 'symlink') {
       body = Readable.from([Buffer.from(input.target)])
       contentType = SYMLINK_TYPE
     } else {
-      const source = input.kind === 'stdin' ? ctx.io.stdin as AsyncIterable<Uint8Array> : fileStream(name)
-      body = Readable.from(counted(source, n => { bar.update(n) }))
+      body = Readable.from(input.kind === 'stdin' ? ctx.io.stdin as AsyncIterable<Uint8Array> : fileStream(name))
     }
-    const request = client.request('POST', `/api/v1/add?${query}`, { body, headers: { 'Content-Type': contentType } }).finally(() => { bar.done() })
-    const result = JSON.parse(await client.readAnswer(await request)) as AddResult
+    let imported = 0
+    const result = await client.readProgress<AddResult>(await client.request('POST', `/api/v1/add?${query}`, { body, headers: { 'Content-Type': contentType } }), 'add:result', (event) => {
+      if (event.type === 'import:read') imported = event.detail.bytes
+      else if (event.type === 'replicate:confirmed') copies = `${event.detail.confirmed}/${event.detail.wanted} copies confirmed`
+      bar.update(imported)
+    }).finally(() => { bar.done() })
     if (!quiet && v.json !== true) ctx.io.stderr(replicationLine(result) + '\n')
     if (v.name != null) {
       const named = await client.call<{ path: string, conflict: boolean }>('name.put', { path: v.name, cid: result.cid, size: result.size })
