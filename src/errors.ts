@@ -234,6 +234,25 @@ export class NotUnixFsError extends ShoalError {
   }
 }
 
+/** A CAR (content archive) that cannot be read: not a CAR, cut short, a block over the size limit, or a block whose bytes do not match its CID. */
+export class InvalidCarError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_INVALID_CAR', options)
+    this.name = 'InvalidCarError'
+  }
+}
+
+/** A path below a CID (CID/dir/file) that names nothing in that DAG. */
+export class PathNotFoundError extends ShoalError {
+  readonly path: string
+
+  constructor (path: string, message = `Nothing at "${path}"`, options?: ErrorOptions) {
+    super(message, 'ERR_PATH_NOT_FOUND', options)
+    this.name = 'PathNotFoundError'
+    this.path = path
+  }
+}
+
 /** unpin of a CID that is not a pin root. */
 export class NotPinnedError extends ShoalError {
   readonly cid: string

@@ -12,6 +12,7 @@ import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { acquireRepoLock, ensureRepoDir, repoPaths } from '../platform/repo.ts'
 import type { RepoPaths } from '../platform/repo.ts'
+import { blockRoutes } from '../rpc/block-routes.ts'
 import { contentRoutes } from '../rpc/content-routes.ts'
 import { nodeMethods } from '../rpc/methods.ts'
 import { newRpcToken, startRpcServer } from '../rpc/server.ts'
@@ -69,7 +70,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
       listen: config.rpc,
       token,
       methods: nodeMethods(node),
-      routes: contentRoutes(node.files, log.child('rpc')),
+      routes: [...contentRoutes(node.files, log.child('rpc')), ...blockRoutes(node.files, log.child('rpc'))],
       allowedHosts: config.rpcAllowedHosts,
       maxConnections: config.rpcMaxConnections,
       readTimeoutMs: config.rpcReadTimeoutSeconds * 1000,

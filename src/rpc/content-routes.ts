@@ -8,6 +8,8 @@
  *                         Answers JSON {cid, size, blocks, replication}.
  *   GET  /api/v1/cat/CID  the file's bytes; `Range: bytes=...` or ?offset=&length=.
  *
+ * (CAR and block routes: block-routes.ts.)
+ *
  * Errors answer JSON {error: {message, code}} with a status that says what kind.
  */
 import { once } from 'node:events'
@@ -23,6 +25,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_INVALID_ARGUMENT: 400,
   ERR_INVALID_CID: 400,
   ERR_NOT_UNIXFS: 400,
+  ERR_INVALID_CAR: 400,
+  ERR_PATH_NOT_FOUND: 404,
   ERR_UNSUPPORTED: 400,
   ERR_BLOCK_NOT_FOUND: 404,
   ERR_NOT_PINNED: 404,
@@ -57,6 +61,14 @@ function errorAnswer (err: unknown, log: Logger): { status: number, value: unkno
   return { status: 500, value: { error: { message: 'Internal error', code: 'ERR_INTERNAL' } } }
 }
 
+/** Write `chunks` to the response as the client takes them (waits for 'drain'), then end it. */
+export async function writeBody (res: http.ServerResponse, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, signal: AbortSignal): Promise<void> {
+  for await (const chunk of chunks) {
+    if (!res.write(chunk)) await once(res, 'drain', { signal })
+  }
+  res.end()
+}
+
 /** Bytes of a refused upload read and dropped after the answer, before the connection is cut. */
 const LINGER_BYTES = 16 * 1024 * 1024
 
@@ -68,7 +80,7 @@ const LINGER_BYTES = 16 * 1024 * 1024
  * dropped (or past LINGER_BYTES): closing while the client still sends
  * draws a reset, which can destroy the answer before the client reads it.
  */
-function sendUploadError (req: http.IncomingMessage, res: http.ServerResponse, err: unknown, log: Logger): void {
+export function sendUploadError (req: http.IncomingMessage, res: http.ServerResponse, err: unknown, log: Logger): void {
   if (req.complete || res.headersSent) {
     sendError(res, err, log)
     return
@@ -95,7 +107,7 @@ function sendUploadError (req: http.IncomingMessage, res: http.ServerResponse, e
   req.resume()
 }
 
-function intParam (query: URLSearchParams, name: string, min: number, max: number): number | undefined {
+export function intParam (query: URLSearchParams, name: string, min: number, max: number): number | undefined {
   const raw = query.get(name)
   if (raw == null) return undefined
   const n = Number(raw)
@@ -103,7 +115,7 @@ function intParam (query: URLSearchParams, name: string, min: number, max: numbe
   return n
 }
 
-function boolParam (query: URLSearchParams, name: string): boolean | undefined {
+export function boolParam (query: URLSearchParams, name: string): boolean | undefined {
   const raw = query.get(name)
   if (raw == null) return undefined
   if (raw === 'true' || raw === '1') return true
@@ -225,7 +237,7 @@ export function parseRange (header: string, size: number): { offset: number, len
  * Deno emits only after the request stream has already failed; the socket
  * says so at once on both runtimes.
  */
-function clientGone (req: http.IncomingMessage, signal: AbortSignal): boolean {
+export function clientGone (req: http.IncomingMessage, signal: AbortSignal): boolean {
   return signal.aborted || req.socket?.destroyed === true
 }
 
@@ -282,10 +294,7 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
         }
         headers['Content-Length'] = length
         res.writeHead(status, headers)
-        for await (const chunk of files.cat(cid, { signal, offset, length })) {
-          if (!res.write(chunk)) await once(res, 'drain', { signal })
-        }
-        res.end()
+        await writeBody(res, files.cat(cid, { signal, offset, length }), signal)
       } catch (err) {
         if (clientGone(req, signal)) {
           res.destroy()
