@@ -40,21 +40,21 @@ export async function listTree (root: string): Promise<LocalEntry[]> {
   return out
 }
 
-/** What `FILE` on the command line is; clear errors for what cannot be added. */
-export async function inspectInput (name: string, recursive: boolean): Promise<{ kind: 'stdin' } | { kind: 'file', size: number } | { kind: 'directory' }> {
+/** What `FILE` on the command line is; clear errors for what cannot be added (or imported: `verb`). */
+export async function inspectInput (name: string, recursive: boolean, verb = 'add'): Promise<{ kind: 'stdin' } | { kind: 'file', size: number } | { kind: 'directory' }> {
   if (name === '-') return { kind: 'stdin' }
   let stat
   try {
     stat = await fs.stat(name)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new InvalidArgumentError(`Cannot add "${name}": ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`)
+    throw new InvalidArgumentError(`Cannot ${verb} "${name}": ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`)
   }
   if (stat.isDirectory()) {
-    if (!recursive) throw new InvalidArgumentError(`Cannot add "${name}": it is a directory (use -r to add it with everything in it)`)
+    if (!recursive) throw new InvalidArgumentError(`Cannot ${verb} "${name}": it is a directory${verb === 'add' ? ' (use -r to add it with everything in it)' : ''}`)
     return { kind: 'directory' }
   }
-  if (!stat.isFile()) throw new InvalidArgumentError(`Cannot add "${name}": not a regular file`)
+  if (!stat.isFile()) throw new InvalidArgumentError(`Cannot ${verb} "${name}": not a regular file`)
   return { kind: 'file', size: stat.size }
 }
 
