@@ -113,6 +113,11 @@ export interface FilesInit {
   logger: Logger
 }
 
+// what the byte routes need of the content layer (rpc/ reaches content/ only through node/)
+export { MAX_BLOCK_BYTES } from '../content/blocks.ts'
+export { CAR_CONTENT_TYPE, parseEntityBytes } from '../content/car.ts'
+export type { DagScope } from '../content/car.ts'
+
 /** Puts blocks into the sink; says which roots to pin and how many bytes were written. */
 type ImportRun = (sink: BlockSink, options: ImportOptions) => Promise<{ roots: CID[], size: number }>
 

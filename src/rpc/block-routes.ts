@@ -18,11 +18,9 @@
  * Errors answer JSON {error: {message, code}} as the content routes do.
  */
 import type http from 'node:http'
-import { CAR_CONTENT_TYPE, parseEntityBytes } from '../content/car.ts'
-import type { DagScope } from '../content/car.ts'
-import { MAX_BLOCK_BYTES } from '../content/blocks.ts'
 import { InvalidArgumentError } from '../errors.ts'
-import type { BlockCodec, Files } from '../node/files.ts'
+import { CAR_CONTENT_TYPE, MAX_BLOCK_BYTES, parseEntityBytes } from '../node/files.ts'
+import type { BlockCodec, DagScope, Files } from '../node/files.ts'
 import type { Logger } from '../platform/logger.ts'
 import { boolParam, clientGone, intParam, sendError, sendJson, sendUploadError, writeBody } from './content-routes.ts'
 import type { HttpRoute } from './server.ts'
