@@ -3,6 +3,7 @@
  * network), whatever it encodes: every block once, parents before children.
  * `walkStructure` reads only the blocks that can link to others, and lists
  * the leaves without reading them (what a replica count needs).
+ * `depthFirst` keeps Kubo's order (CAR export, refs).
  */
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'

@@ -101,7 +101,7 @@ export interface RefsOptions {
 /** The names shoal gives the codecs it reads. */
 const CODEC_NAMES: Record<number, string> = { [raw.code]: 'raw', [dagPb.code]: 'dag-pb', 0x71: 'dag-cbor', 0x0129: 'dag-json', 0x0200: 'json' }
 
-export function codecName (code: number): string {
+function codecName (code: number): string {
   return CODEC_NAMES[code] ?? `0x${code.toString(16)}`
 }
 

@@ -22,24 +22,10 @@ import { InvalidArgumentError } from '../errors.ts'
 import { CAR_CONTENT_TYPE, MAX_BLOCK_BYTES, parseEntityBytes } from '../node/files.ts'
 import type { BlockCodec, DagScope, Files } from '../node/files.ts'
 import type { Logger } from '../platform/logger.ts'
-import { boolParam, clientGone, intParam, sendError, sendJson, sendUploadError, writeBody } from './content-routes.ts'
+import { boolParam, clientGone, intParam, sendError, uploadHandler, writeBody } from './content-routes.ts'
 import type { HttpRoute } from './server.ts'
 
 export function blockRoutes (files: Files, log: Logger): HttpRoute[] {
-  /** An upload route: a failure before the body is read answers once the rest of it is dropped. */
-  const upload = (run: (req: http.IncomingMessage, query: URLSearchParams, signal: AbortSignal) => Promise<unknown>): HttpRoute['handle'] =>
-    async (req, res, { url, signal }) => {
-      try {
-        sendJson(res, 200, await run(req, url.searchParams, signal))
-      } catch (err) {
-        if (clientGone(req, signal)) {
-          log.info('an upload was cut off by the client; nothing was pinned')
-          res.destroy()
-          return
-        }
-        sendUploadError(req, res, err, log)
-      }
-    }
   /** A download route: errors before the first byte are JSON answers, later ones cut the stream. */
   const download = (run: (match: RegExpExecArray, query: URLSearchParams, signal: AbortSignal) => Promise<{ headers: Record<string, string | number>, body: AsyncIterable<Uint8Array> | Uint8Array[] }>): HttpRoute['handle'] =>
     async (req, res, { url, match, signal }) => {
@@ -61,21 +47,18 @@ export function blockRoutes (files: Files, log: Logger): HttpRoute[] {
   return [{
     method: 'POST',
     path: /^\/api\/v1\/dag\/import$/,
-    handle: upload(async (req, query, signal) =>
+    handle: uploadHandler(log, async (req, query, signal) =>
       await files.importCar(req.iterator({ destroyOnReturn: false }), { ...replication(query), pin: boolParam(query, 'pin-roots'), signal }))
   }, {
     method: 'GET',
     path: /^\/api\/v1\/dag\/export\/([^/]+)((?:\/[^/]*)*)$/,
     handle: download(async (match, query, signal) => {
-      const cid = decodeURIComponent(match[1])
-      const path = match[2].split('/').filter(s => s !== '').map(s => decodeURIComponent(s))
-      const dagScope = query.get('dag-scope') ?? undefined
-      if (dagScope != null && !['all', 'entity', 'block'].includes(dagScope)) {
-        throw new InvalidArgumentError(`Invalid dag-scope "${dagScope}": expected all, entity or block`)
-      }
+      const cid = decoded(match[1])
+      const path = match[2].split('/').filter(s => s !== '').map(decoded)
       const entityBytes = query.get('entity-bytes')
-      const chunks = files.exportCar(cid, { path, dagScope: dagScope as DagScope | undefined, entityBytes: entityBytes == null ? undefined : parseEntityBytes(entityBytes), signal })
-      // the path is resolved and the first block read before the first chunk: a missing root is still a 404
+      const dagScope = (query.get('dag-scope') ?? undefined) as DagScope | undefined // checked by the export
+      const chunks = files.exportCar(cid, { path, dagScope, entityBytes: entityBytes == null ? undefined : parseEntityBytes(entityBytes), signal })
+      // the options checked, the path resolved and the first block read before the first chunk: a missing root is still a 404
       const first = await chunks.next()
       const body = (async function * () {
         if (first.done !== true) yield first.value
@@ -90,19 +73,26 @@ export function blockRoutes (files: Files, log: Logger): HttpRoute[] {
     method: 'GET',
     path: /^\/api\/v1\/block\/get\/([^/]+)$/,
     handle: download(async (match, _query, signal) => {
-      const bytes = await files.blockGet(decodeURIComponent(match[1]), { signal })
+      const bytes = await files.blockGet(decoded(match[1]), { signal })
       return { headers: { 'Content-Type': 'application/vnd.ipld.raw', 'Content-Length': bytes.byteLength }, body: [bytes] }
     })
   }, {
     method: 'POST',
     path: /^\/api\/v1\/block\/put$/,
-    handle: upload(async (req, query, signal) => {
-      const codec = query.get('cid-codec') ?? 'raw'
-      if (codec !== 'raw' && codec !== 'dag-pb') throw new InvalidArgumentError(`Invalid cid-codec "${codec}": expected raw or dag-pb`)
-      const bytes = await readBlockBody(req)
-      return await files.blockPut(bytes, { codec: codec as BlockCodec, pin: boolParam(query, 'pin'), ...replication(query), signal })
+    handle: uploadHandler(log, async (req, query, signal) => {
+      const options = { codec: (query.get('cid-codec') ?? undefined) as BlockCodec | undefined, pin: boolParam(query, 'pin'), ...replication(query), signal }
+      return await files.blockPut(await readBlockBody(req), options)
     })
   }]
+}
+
+/** A URL path segment, decoded; a malformed escape is the client's error. */
+function decoded (segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new InvalidArgumentError(`Invalid escape in the URL path segment "${segment}"`)
+  }
 }
 
 /** A request body of at most MAX_BLOCK_BYTES, else an InvalidArgumentError (the rest is dropped by the caller). */

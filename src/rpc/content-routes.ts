@@ -80,7 +80,7 @@ const LINGER_BYTES = 16 * 1024 * 1024
  * dropped (or past LINGER_BYTES): closing while the client still sends
  * draws a reset, which can destroy the answer before the client reads it.
  */
-export function sendUploadError (req: http.IncomingMessage, res: http.ServerResponse, err: unknown, log: Logger): void {
+function sendUploadError (req: http.IncomingMessage, res: http.ServerResponse, err: unknown, log: Logger): void {
   if (req.complete || res.headersSent) {
     sendError(res, err, log)
     return
@@ -241,31 +241,41 @@ export function clientGone (req: http.IncomingMessage, signal: AbortSignal): boo
   return signal.aborted || req.socket?.destroyed === true
 }
 
+/**
+ * A route that takes an upload and answers `run`'s result as JSON. A failure
+ * before the body is all read is answered once the rest is dropped
+ * (sendUploadError); a client that went away gets nothing.
+ */
+export function uploadHandler (log: Logger, run: (req: http.IncomingMessage, query: URLSearchParams, signal: AbortSignal) => Promise<unknown>): HttpRoute['handle'] {
+  return async (req, res, { url, signal }) => {
+    try {
+      sendJson(res, 200, await run(req, url.searchParams, signal))
+    } catch (err) {
+      if (clientGone(req, signal)) {
+        log.info('an upload was cut off by the client; nothing was pinned')
+        res.destroy()
+        return
+      }
+      sendUploadError(req, res, err, log)
+    }
+  }
+}
+
 export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
   return [{
     method: 'POST',
     path: /^\/api\/v1\/add$/,
-    handle: async (req, res, { url, signal }) => {
-      try {
-        const options = { ...addOptionsFromQuery(url.searchParams), signal }
-        const multipart = (req.headers['content-type'] ?? '').startsWith('multipart/form-data')
-        // an early stop of the import must not destroy `req`: the answer still has to reach the client.
-        // A raw body's pieces are buffers of their own that nothing else keeps (Node's HTTP parser
-        // copies each into a new one): handed over (`freeInput`), they are freed as soon as they are
-        // copied into blocks. Multipart parts are views into the body that the parser still uses: not those.
-        const result = multipart
-          ? await files.addDirectory(multipartEntries(req, signal), options)
-          : await files.add(req.iterator({ destroyOnReturn: false }), { ...options, freeInput: true })
-        sendJson(res, 200, result)
-      } catch (err) {
-        if (clientGone(req, signal)) {
-          log.info('an upload was cut off by the client; nothing was pinned')
-          res.destroy()
-          return
-        }
-        sendUploadError(req, res, err, log)
-      }
-    }
+    handle: uploadHandler(log, async (req, query, signal) => {
+      const options = { ...addOptionsFromQuery(query), signal }
+      const multipart = (req.headers['content-type'] ?? '').startsWith('multipart/form-data')
+      // an early stop of the import must not destroy `req`: the answer still has to reach the client.
+      // A raw body's pieces are buffers of their own that nothing else keeps (Node's HTTP parser
+      // copies each into a new one): handed over (`freeInput`), they are freed as soon as they are
+      // copied into blocks. Multipart parts are views into the body that the parser still uses: not those.
+      return multipart
+        ? await files.addDirectory(multipartEntries(req, signal), options)
+        : await files.add(req.iterator({ destroyOnReturn: false }), { ...options, freeInput: true })
+    })
   }, {
     method: 'GET',
     path: /^\/api\/v1\/cat\/([^/]+)$/,
