@@ -20,7 +20,7 @@ import * as CarBufferWriter from '@ipld/car/buffer-writer'
 import { asyncIterableReader, limitReader, readBlockHead, readHeader } from '@ipld/car/decoder'
 import * as dagPb from '@ipld/dag-pb'
 import { varint } from 'multiformats'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
 import { AbortedError, InvalidArgumentError, InvalidCarError, UnsupportedError } from '../errors.ts'
@@ -299,7 +299,9 @@ export async function readCar (source: AsyncIterable<Uint8Array>, options: ReadC
         if (length > maxBlockBytes + MAX_CID_BYTES) throw new InvalidCarError(`Invalid CAR: block ${count + 1} claims ${length} bytes, over the limit of ${maxBlockBytes} (at byte ${reader.pos})`)
         const { cid, blockLength } = await readBlockHead(reader)
         if (blockLength > maxBlockBytes) throw new InvalidCarError(`Invalid CAR: block ${count + 1} "${cid}" has ${blockLength} bytes, over the limit of ${maxBlockBytes}`)
-        block = { cid, bytes: await reader.exactly(blockLength, true) }
+        // the CID gets bytes of its own: as read, it is a view into the reader's buffer, and
+        // whoever keeps it (the store's pending index) would keep that whole buffer alive
+        block = { cid: CID.decode(cid.bytes.slice()), bytes: await reader.exactly(blockLength, true) }
       } catch (err) {
         if (err instanceof AbortedError) throw err
         throw wrap(err, `cannot read block ${count + 1}`)

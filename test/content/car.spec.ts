@@ -244,6 +244,14 @@ describe('content/car', function () {
       assert.equal(await read(good), 6)
     })
 
+    it('gives each CID bytes of its own (a kept CID must not keep the reader\'s buffer alive: memory stays flat)', async () => {
+      const car = await readCar([good].values() as unknown as AsyncIterable<Uint8Array>)
+      for await (const block of car.blocks) {
+        assert.equal(block.cid.bytes.buffer.byteLength, block.cid.bytes.byteLength, `${block.cid}`)
+        assert.equal(block.cid.multihash.bytes.buffer.byteLength, block.cid.bytes.byteLength)
+      }
+    })
+
     it('refuses a block whose bytes do not match its CID', async () => {
       const bad = good.slice()
       bad[bad.length - 10] ^= 0xff
