@@ -109,7 +109,7 @@ export async function * exportCar (getBlock: GetBlock, root: CID, options: Expor
 async function * entityBlocks (cid: CID, source: BlockSource, scope: DagScope, options: ExportCarOptions): AsyncGenerator<CarBlock, void, undefined> {
   const concurrency = options.concurrency ?? 8
   if (scope === 'all') {
-    for await (const b of depthFirst(cid, source, { signal: options.signal, concurrency })) yield { cid: b.cid, bytes: b.bytes as Uint8Array }
+    yield * blocksOf(depthFirst(cid, source, { signal: options.signal, concurrency }))
     return
   }
   const bytes = await readBlock(source, cid, options)
@@ -146,6 +146,7 @@ async function * entityBlocks (cid: CID, source: BlockSource, scope: DagScope, o
   yield { cid, bytes }
 }
 
+/** depthFirst's visits as blocks (it reads every block unless told `linksOnly`). */
 async function * blocksOf (visits: AsyncIterable<{ cid: CID, bytes?: Uint8Array }>): AsyncGenerator<CarBlock, void, undefined> {
   for await (const v of visits) yield { cid: v.cid, bytes: v.bytes as Uint8Array }
 }
