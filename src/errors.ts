@@ -124,14 +124,6 @@ export class BlockNotFoundError extends ShoalError {
   }
 }
 
-/** A path below a CID that names no entry (`CID/dir/missing`). */
-export class PathNotFoundError extends ShoalError {
-  constructor (message: string) {
-    super(message, 'ERR_PATH_NOT_FOUND')
-    this.name = 'PathNotFoundError'
-  }
-}
-
 /** A block whose bytes do not hash to its CID: never served, quarantined. */
 export class CorruptBlockError extends ShoalError {
   readonly cid: string
@@ -247,6 +239,25 @@ export class UnsafePathError extends ShoalError {
   constructor (message: string) {
     super(message, 'ERR_UNSAFE_PATH')
     this.name = 'UnsafePathError'
+  }
+}
+
+/** A CAR (content archive) that cannot be read: not a CAR, cut short, a block over the size limit, or a block whose bytes do not match its CID. */
+export class InvalidCarError extends ShoalError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_INVALID_CAR', options)
+    this.name = 'InvalidCarError'
+  }
+}
+
+/** A path below a CID (CID/dir/file) that names nothing in that DAG. */
+export class PathNotFoundError extends ShoalError {
+  readonly path: string
+
+  constructor (path: string, message = `Nothing at "${path}"`, options?: ErrorOptions) {
+    super(message, 'ERR_PATH_NOT_FOUND', options)
+    this.name = 'PathNotFoundError'
+    this.path = path
   }
 }
 

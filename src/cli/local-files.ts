@@ -53,11 +53,12 @@ export async function listTree (root: string, options: { hidden?: boolean } = {}
 export type InputKind = { kind: 'stdin' } | { kind: 'file', size: number } | { kind: 'directory' } | { kind: 'symlink', target: string }
 
 /**
- * What `FILE` on the command line is; clear errors for what cannot be added.
+ * What `FILE` on the command line is; clear errors for what cannot be added
+ * (or imported, put: `verb`).
  * A symlink is the link itself, as `ipfs add LINK` adds it (Kubo follows one
  * only with --dereference-args).
  */
-export async function inspectInput (name: string, recursive: boolean): Promise<InputKind> {
+export async function inspectInput (name: string, recursive: boolean, verb = 'add'): Promise<InputKind> {
   if (name === '-') return { kind: 'stdin' }
   let stat
   try {
@@ -65,13 +66,13 @@ export async function inspectInput (name: string, recursive: boolean): Promise<I
     if (stat.isSymbolicLink()) return { kind: 'symlink', target: await fs.readlink(name) }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new InvalidArgumentError(`Cannot add "${name}": ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`)
+    throw new InvalidArgumentError(`Cannot ${verb} "${name}": ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`)
   }
   if (stat.isDirectory()) {
-    if (!recursive) throw new InvalidArgumentError(`Cannot add "${name}": it is a directory (use -r to add it with everything in it)`)
+    if (!recursive) throw new InvalidArgumentError(`Cannot ${verb} "${name}": it is a directory${verb === 'add' ? ' (use -r to add it with everything in it)' : ''}`)
     return { kind: 'directory' }
   }
-  if (!stat.isFile()) throw new InvalidArgumentError(`Cannot add "${name}": not a regular file`)
+  if (!stat.isFile()) throw new InvalidArgumentError(`Cannot ${verb} "${name}": not a regular file`)
   return { kind: 'file', size: stat.size }
 }
 

@@ -11,6 +11,9 @@ import { identity } from 'multiformats/hashes/identity'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { InvalidCidError, UnsupportedError } from '../errors.ts'
 
+/** The largest block shoal moves between peers (bitswap's limit too): CAR import and block put refuse larger ones. */
+export const MAX_BLOCK_BYTES = 2 * 1024 * 1024
+
 export interface AbortOptions {
   signal?: AbortSignal
 }

@@ -3,13 +3,16 @@
  * network), whatever it encodes: every block once, parents before children.
  * `walkStructure` reads only the blocks that can link to others, and lists
  * the leaves without reading them (what a replica count needs).
+ * `depthFirst` keeps Kubo's order (CAR export, refs).
  */
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
+import { identity } from 'multiformats/hashes/identity'
 import { childLinks, multihashKey } from './blocks.ts'
 import type { AbortOptions, BlockSource } from './blocks.ts'
+import { mapOrdered } from './exporter.ts'
 
 export interface DagBlock {
   cid: CID
@@ -97,4 +100,62 @@ function children (cid: CID, bytes: Uint8Array): StructureBlock[] {
     const leaf = blockSizes != null && link.Tsize != null && link.Tsize - Number(blockSizes[i]) <= LEAF_FRAMING_MAX
     return { cid: link.Hash, read: !leaf }
   })
+}
+
+export interface DepthFirstOptions extends AbortOptions {
+  /** visit each block once (by multihash): a block met again is skipped with its subtree (default true) */
+  unique?: boolean
+  /** follow links at most this deep (the root is depth 0; default: no limit) */
+  maxDepth?: number
+  /**
+   * read only the blocks whose links are followed (refs): raw blocks and the
+   * blocks at `maxDepth` are visited without bytes. Default false: every
+   * block is read (export).
+   */
+  linksOnly?: boolean
+  /** blocks read ahead per level of the DAG, in order (default 8) */
+  concurrency?: number
+}
+
+export interface VisitedBlock {
+  cid: CID
+  /** the root is 0 */
+  depth: number
+  /** absent only with `linksOnly` */
+  bytes?: Uint8Array
+}
+
+/**
+ * The blocks of the DAG under `root` depth first, parents before children,
+ * links in their order (the order of Kubo's `ipfs dag export` and `ipfs refs
+ * -r`). The children of a node are read ahead (`concurrency` per level),
+ * so a network source streams; what is yielded stays in order.
+ */
+export async function * depthFirst (root: CID, source: BlockSource, options: DepthFirstOptions = {}): AsyncGenerator<VisitedBlock, void, undefined> {
+  const unique = options.unique !== false
+  const maxDepth = options.maxDepth ?? Infinity
+  const concurrency = Math.max(1, options.concurrency ?? 8)
+  const seen = new Set<string>()
+  const read = async (cid: CID, depth: number): Promise<Uint8Array | undefined> => {
+    if (options.linksOnly === true && (cid.code === raw.code || depth >= maxDepth)) return undefined
+    if (unique && seen.has(multihashKey(cid))) return undefined // met before: skipped when its turn comes
+    if (cid.multihash.code === identity.code) return cid.multihash.digest
+    return await source.get(cid, options)
+  }
+  async function * visit (cid: CID, bytes: Uint8Array | undefined, depth: number): AsyncGenerator<VisitedBlock, void, undefined> {
+    yield { cid, depth, bytes }
+    if (bytes == null || depth >= maxDepth) return
+    const children = mapOrdered(childLinks(cid, bytes), async link => ({ link, bytes: await read(link, depth + 1) }), concurrency)
+    for await (const child of children) {
+      if (unique) {
+        const key = multihashKey(child.link)
+        if (seen.has(key)) continue
+        seen.add(key)
+      }
+      yield * visit(child.link, child.bytes, depth + 1)
+    }
+  }
+  const rootBytes = await read(root, 0)
+  seen.add(multihashKey(root))
+  yield * visit(root, rootBytes, 0)
 }

@@ -317,7 +317,8 @@ class Context {
   }
 }
 
-function decodeUnixFs (cid: CID, bytes: Uint8Array): Resolved & { kind: 'file' | 'directory' | 'symlink' } {
+/** A dag-pb block as UnixFS (NotUnixFsError when it is not). */
+export function decodeUnixFs (cid: CID, bytes: Uint8Array): Resolved & { kind: 'file' | 'directory' | 'symlink' } {
   let node: dagPb.PBNode
   try {
     node = dagPb.decode(bytes)
@@ -394,7 +395,7 @@ function positive (n: number, name: string): number {
  * source order. Calls started but not consumed (the consumer stopped early)
  * have their rejections handled, so nothing is left unhandled.
  */
-async function * mapOrdered<T, R> (source: Iterable<T> | AsyncIterable<T>, fn: (item: T) => Promise<R>, concurrency: number): AsyncGenerator<R, void, undefined> {
+export async function * mapOrdered<T, R> (source: Iterable<T> | AsyncIterable<T>, fn: (item: T) => Promise<R>, concurrency: number): AsyncGenerator<R, void, undefined> {
   const iterator = (Symbol.asyncIterator in source)
     ? (source as AsyncIterable<T>)[Symbol.asyncIterator]()
     : (async function * () { yield * (source as Iterable<T>) })()

@@ -6,7 +6,6 @@
 import fs from 'node:fs/promises'
 import { collectDefaultMetrics } from 'prom-client'
 import { loadOrCreateConfig } from '../config.ts'
-import { UnsupportedError } from '../errors.ts'
 import type { ShoalConfig } from '../config.ts'
 import { startGateway } from '../gateway/gateway.ts'
 import type { GatewaySource } from '../gateway/gateway.ts'
@@ -16,6 +15,7 @@ import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { acquireRepoLock, ensureRepoDir, repoPaths } from '../platform/repo.ts'
 import type { RepoPaths } from '../platform/repo.ts'
+import { blockRoutes } from '../rpc/block-routes.ts'
 import { contentRoutes } from '../rpc/content-routes.ts'
 import { nodeMethods } from '../rpc/methods.ts'
 import { metricsRoute, timedMethods, timedRoutes } from '../rpc/metrics.ts'
@@ -88,7 +88,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
       listen: config.rpc,
       token,
       methods: timedMethods({ ...nodeMethods(node), 'token.rotate': async (params) => { expectNoParams(params); return await rotate() } }, node.metrics),
-      routes: [...timedRoutes(contentRoutes(node.files, log.child('rpc')), node.metrics), metricsRoute(node.metrics)],
+      routes: [...timedRoutes([...contentRoutes(node.files, log.child('rpc')), ...blockRoutes(node.files, log.child('rpc'))], node.metrics), metricsRoute(node.metrics)],
       allowedHosts: config.rpcAllowedHosts,
       maxConnections: config.rpcMaxConnections,
       readTimeoutMs: config.rpcReadTimeoutSeconds * 1000,
@@ -138,11 +138,11 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
 function gatewaySource (node: ShoalNode): GatewaySource {
   const { files } = node
   return {
-    block: async (cid, options) => await files.block(cid, options),
+    block: async (cid, options) => await files.blockGet(cid.toString(), options),
     resolve: async (root, path, options) => await files.resolve(root, path, options),
     cat: (cid, options) => files.cat(cid, options),
     ls: async (cid, options) => await files.ls(cid, options),
-    car: () => { throw new UnsupportedError('CAR export is not built yet') }
+    car: (root, request) => files.exportCar(root.toString(), request)
   }
 }
 

@@ -15,6 +15,8 @@ import type { AddressInfo } from 'node:net'
 import type { CID } from 'multiformats/cid'
 import { parseCid } from '../content/blocks.ts'
 import type { AbortOptions } from '../content/blocks.ts'
+import { parseEntityBytes } from '../content/car.ts'
+import type { DagScope, EntityBytes } from '../content/car.ts'
 import type { ContentStat, LsEntry } from '../content/exporter.ts'
 import { formatHostPort, parseHostPort } from '../config.ts'
 import { InvalidArgumentError, ListenError, ShoalError } from '../errors.ts'
@@ -25,11 +27,6 @@ import { connectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_MS } fr
 import { parseRange } from '../rpc/content-routes.ts'
 import { directoryListing } from './listing.ts'
 import { CAR_CONTENT_TYPE, contentTypeOf, MEDIA_RAW, NotAcceptable, responseFormat } from './media.ts'
-
-export type DagScope = 'all' | 'entity' | 'block'
-
-/** `entity-bytes=from:to`: inclusive; negative counts from the end; `to` undefined is `*` */
-export interface EntityBytes { from: number, to?: number }
 
 export interface CarRequest extends AbortOptions {
   /** path segments below the root */
@@ -178,28 +175,34 @@ export async function startGateway (init: GatewayInit): Promise<Gateway> {
 
   const serveCar = async ({ req, res, signal, root, path, url }: RequestContext): Promise<void> => {
     const q = url.searchParams
-    const entityBytes = parseEntityBytes(q.get('entity-bytes'))
+    const bytesParam = q.get('entity-bytes')
+    const entityBytes = bytesParam == null ? undefined : parseEntityBytes(bytesParam)
     const scopeParam = q.get('dag-scope') ?? (entityBytes == null ? 'all' : 'entity')
     if (scopeParam !== 'all' && scopeParam !== 'entity' && scopeParam !== 'block') {
       throw new InvalidArgumentError(`Invalid dag-scope "${scopeParam}": expected all, entity or block`)
     }
     const dagScope: DagScope = scopeParam
     const fullPath = ['', 'ipfs', root.toString(), ...path].join('/')
-    const variant = createHash('sha256').update(`${fullPath}|${dagScope}|${q.get('entity-bytes') ?? ''}`).digest('base64url').slice(0, 16)
+    const variant = createHash('sha256').update(`${fullPath}|${dagScope}|${bytesParam ?? ''}`).digest('base64url').slice(0, 16)
     const etag = `W/"${root.toString()}.car.${variant}"`
     if (notModified(req, res, etag)) return
-    // the root must be there before the answer commits to 200 (the spec's 404)
-    await init.source.block(root, { signal })
+    // the path resolved and its first block read before the answer commits
+    // to 200: a root (or path) nobody has is a 404, not a cut stream
+    const chunks = init.source.car(root, { path, dagScope, entityBytes, signal })[Symbol.asyncIterator]()
+    const first = await chunks.next()
     res.setHeader('Content-Type', CAR_CONTENT_TYPE)
     res.setHeader('Content-Disposition', attachment(url, `${root.toString()}.car`))
     res.setHeader('X-Content-Type-Options', 'nosniff')
     res.setHeader('Vary', 'Accept')
     setImmutable(res, etag, fullPath)
     if (req.method === 'HEAD') {
+      await chunks.return?.()
       res.writeHead(200).end()
       return
     }
-    await stream(res, init.source.car(root, { path, dagScope, entityBytes, signal }), signal)
+    res.writeHead(200)
+    if (first.done !== true) res.write(first.value)
+    await stream(res, { [Symbol.asyncIterator]: () => chunks }, signal)
   }
 
   const serveDeserialized = async (ctx: RequestContext): Promise<void> => {
@@ -311,22 +314,6 @@ function decodeSegment (segment: string): string {
     throw new InvalidArgumentError(`Invalid path segment "${text}"`)
   }
   return text
-}
-
-/**
- * `from:to` (inclusive byte offsets; negative ones count from the end; `to`
- * may be `*`), as the Trustless Gateway spec defines `entity-bytes`.
- */
-export function parseEntityBytes (raw: string | null): EntityBytes | undefined {
-  if (raw == null) return undefined
-  const m = /^(-?\d+):(-?\d+|\*)$/.exec(raw)
-  const from = m == null ? NaN : Number(m[1])
-  const to = m == null || m[2] === '*' ? undefined : Number(m[2])
-  if (m == null || !Number.isSafeInteger(from) || (to != null && !Number.isSafeInteger(to)) ||
-      (to != null && from >= 0 && to >= 0 && to < from)) {
-    throw new InvalidArgumentError(`Invalid entity-bytes "${raw}": expected FROM:TO (byte offsets, inclusive; negative from the end; TO may be *)`)
-  }
-  return { from, to }
 }
 
 function isLoopbackHost (address: string): boolean {

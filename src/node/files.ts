@@ -3,18 +3,26 @@
  * sets), cat / ls / stat (local first, else from the network), pins, GC and
  * repo stats. What the RPC layer calls for content.
  */
-import type { CID } from 'multiformats/cid'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import * as dagPb from '@ipld/dag-pb'
+import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
+import { sha256 } from 'multiformats/hashes/sha2'
 import type { ProgressEvent } from 'progress-events'
-import { multihashKey, parseCid } from '../content/blocks.ts'
+import { MAX_BLOCK_BYTES, multihashKey, parseCid } from '../content/blocks.ts'
 import type { BlockSink } from '../content/blocks.ts'
-import { walkDag } from '../content/dag.ts'
+import { exportCar, readCar } from '../content/car.ts'
+import { resolvePath } from '../content/path.ts'
+import type { ExportCarOptions } from '../content/car.ts'
+import { depthFirst, walkDag } from '../content/dag.ts'
 import { cat, ls, statContent } from '../content/exporter.ts'
 import type { ContentStat, LsEntry } from '../content/exporter.ts'
 import { importDirectory, importFile, importSymlink } from '../content/importer.ts'
 import type { DirectoryEntryInput, ImportedEntry, ImportOptions, ImportProgress } from '../content/importer.ts'
-import { InvalidArgumentError, NotPinnedError, PathNotFoundError } from '../errors.ts'
+import { InvalidArgumentError, NotPinnedError, UnsupportedError } from '../errors.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { BlockFetcher } from '../replication/fetch.ts'
 import type { ReplicationProgress, Replicator, ReplicationReport } from '../replication/push.ts'
@@ -77,7 +85,62 @@ export interface PinEntry {
   through?: string
 }
 
-type Imported = { cid: CID, size: number, entries?: AddedEntry[] }
+
+export interface ImportCarOptions {
+  /** pin every root of the CAR, recursively (default true, as Kubo's `dag import --pin-roots`) */
+  pin?: boolean
+  replicas?: number
+  quorum?: number
+  signal?: AbortSignal
+  onProgress?(event: AddProgress): void
+}
+
+export interface ImportCarResult {
+  /** the roots the CAR's header names */
+  roots: string[]
+  pinned: boolean
+  /** blocks in the CAR (each time it holds one) */
+  blocks: number
+  /** bytes of those blocks */
+  bytes: number
+  replication: ReplicationReport
+}
+
+export type BlockCodec = 'raw' | 'dag-pb'
+
+export interface BlockPutOptions {
+  /** the CID's codec (default raw, as Kubo's `block put`); dag-pb blocks must decode as dag-pb */
+  codec?: BlockCodec
+  /** pin the block (default false, as Kubo) */
+  pin?: boolean
+  replicas?: number
+  quorum?: number
+  signal?: AbortSignal
+}
+
+export interface BlockStat {
+  cid: string
+  size: number
+  /** the CID's codec by name (`dag-pb`, `raw`, ...; `0x...` when shoal has no name for it) */
+  codec: string
+}
+
+export interface RefsOptions {
+  /** every link below, not only the root's (Kubo's `refs -r`) */
+  recursive?: boolean
+  /** each CID once (Kubo's `refs --unique`) */
+  unique?: boolean
+  /** with `recursive`: how deep (1: the root's links); default no limit */
+  maxDepth?: number
+  signal?: AbortSignal
+}
+
+/** The names shoal gives the codecs it reads. */
+const CODEC_NAMES: Record<number, string> = { [raw.code]: 'raw', [dagPb.code]: 'dag-pb', 0x71: 'dag-cbor', 0x0129: 'dag-json', 0x0200: 'json' }
+
+function codecName (code: number): string {
+  return CODEC_NAMES[code] ?? `0x${code.toString(16)}`
+}
 
 export interface FilesInit {
   store: ContentStore
@@ -85,6 +148,25 @@ export interface FilesInit {
   /** replication of adds (quorum), replica status; repair yields to the requests marked here */
   replicas: BlockReplicaService
   logger: Logger
+}
+
+// what the byte routes need of the content layer (rpc/ reaches content/ only through node/)
+export { MAX_BLOCK_BYTES } from '../content/blocks.ts'
+export { CAR_CONTENT_TYPE, parseEntityBytes } from '../content/car.ts'
+export type { DagScope } from '../content/car.ts'
+
+/** What an import wrote: the roots to pin, the bytes, and for a tree every entry. */
+interface Imported { roots: CID[], size: number, entries?: AddedEntry[] }
+
+/** Puts blocks into the sink; says what it wrote. */
+type ImportRun = (sink: BlockSink, options: ImportOptions) => Promise<Imported>
+
+interface Written extends Imported {
+  replication: ReplicationReport
+}
+
+function oneRoot (w: Written): AddResult {
+  return { cid: w.roots[0].toString(), size: w.size, blocks: w.replication.blocks, replication: w.replication, ...(w.entries == null ? {} : { entries: w.entries }) }
 }
 
 export class Files {
@@ -95,22 +177,177 @@ export class Files {
   }
 
   async add (source: AsyncIterable<Uint8Array>, options: AddOptions = {}): Promise<AddResult> {
-    return await this.addWith(async (sink, importOptions) => {
+    return oneRoot(await this.addWith(async (sink, importOptions) => {
       const r = await importFile(source, sink, importOptions)
-      return { cid: r.cid, size: r.size }
-    }, options)
+      return { roots: [r.cid], size: r.size }
+    }, options))
   }
 
   async addDirectory (entries: AsyncIterable<DirectoryEntryInput>, options: AddOptions = {}): Promise<AddResult> {
-    return await this.addWith(async (sink, importOptions) => {
+    return oneRoot(await this.addWith(async (sink, importOptions) => {
       const r = await importDirectory(entries, sink, importOptions)
-      return { cid: r.cid, size: r.bytes, entries: r.entries.map(e => ({ ...e, cid: e.cid.toString() })) }
-    }, options)
+      return { roots: [r.cid], size: r.bytes, entries: r.entries.map(e => ({ ...e, cid: e.cid.toString() })) }
+    }, options))
+  }
+
+  /**
+   * `ipfs dag import`: a CAR's blocks, each verified against its CID, stored
+   * and replicated as an add's are (the same write quorum), then its roots
+   * pinned. The CAR is read twice: first into a spool file in the repo while
+   * every block is verified (so a CAR with one bad block, or cut short, is
+   * refused with nothing stored), then from the spool into the store. Memory
+   * stays flat whatever its size; the spool is removed at the end.
+   */
+  async importCar (source: AsyncIterable<Uint8Array>, options: ImportCarOptions = {}): Promise<ImportCarResult> {
+    const pin = options.pin !== false
+    const spool = await this.spoolCar(source, options.signal)
+    try {
+      if (pin) {
+        const unwalkable = spool.roots.find(r => r.code !== dagPb.code && r.code !== raw.code)
+        if (unwalkable != null) {
+          throw new UnsupportedError(`Cannot pin root "${unwalkable}" of the CAR: shoal pins dag-pb and raw DAGs only (codec ${codecName(unwalkable.code)}); import it without pinning the roots`)
+        }
+      }
+      const { store } = this.init
+      if (store.usage().maxBytes > 0) await store.ensureRoom(spool.bytes, 'Cannot import the CAR', { signal: options.signal })
+      const r = await this.addWith(async (sink, { signal }) => {
+        const car = await readCar(fs.createReadStream(spool.file), { signal })
+        for await (const block of car.blocks) await sink.put(block.cid, block.bytes, { signal })
+        return { roots: car.roots, size: spool.bytes }
+      }, { ...options, pin })
+      return { roots: r.roots.map(c => c.toString()), pinned: pin && r.roots.length > 0, blocks: spool.blocks, bytes: spool.bytes, replication: r.replication }
+    } finally {
+      await fs.promises.rm(spool.file, { force: true })
+    }
+  }
+
+  /** The CAR copied into a spool file while every block is verified; its roots, its blocks and their bytes. */
+  private async spoolCar (source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<{ file: string, roots: CID[], blocks: number, bytes: number }> {
+    const dir = this.spoolDir()
+    await fs.promises.mkdir(dir, { recursive: true })
+    const file = path.join(dir, `import-${process.pid}-${randomBytes(6).toString('hex')}.car`)
+    const out = await fs.promises.open(file, 'w', 0o600)
+    const teed = (async function * () {
+      for await (const chunk of source) {
+        for (let done = 0; done < chunk.byteLength;) done += (await out.write(chunk, done)).bytesWritten
+        yield chunk
+      }
+    })()
+    try {
+      const car = await readCar(teed, { signal })
+      let blocks = 0
+      let bytes = 0
+      for await (const block of car.blocks) {
+        blocks++
+        bytes += block.bytes.byteLength
+      }
+      await out.close()
+      return { file, roots: car.roots, blocks, bytes }
+    } catch (err) {
+      await out.close().catch(() => {})
+      await fs.promises.rm(file, { force: true })
+      throw err
+    } finally {
+      await teed.return()
+    }
+  }
+
+  /** Where CAR imports are spooled: `<repo>/spool/`, emptied by `clearSpool()` at start. */
+  private spoolDir (): string {
+    return path.join(this.init.store.dir, 'spool')
+  }
+
+  /** Remove what an import that was cut off (a crash) left in the spool. */
+  async clearSpool (): Promise<void> {
+    await fs.promises.rm(this.spoolDir(), { recursive: true, force: true })
+  }
+
+  /**
+   * `ipfs dag export` (and the trustless gateway's CAR answers): a CAR of
+   * `cidText`'s DAG from here or the network (see content/car.ts for the
+   * order and the options). Only a whole-DAG export prefetches children.
+   */
+  async * exportCar (cidText: string, options: ExportCarOptions = {}): AsyncGenerator<Uint8Array> {
+    const root = parseCid(cidText)
+    const prefetch = (options.dagScope ?? 'all') === 'all' && options.entityBytes == null
+    const done = this.init.replicas.userOperation()
+    try {
+      yield * exportCar(async (cid, o) => await this.init.fetcher.get(cid, { ...o, prefetch }), root, { concurrency: 32, ...options })
+    } finally {
+      done()
+    }
+  }
+
+  /** `ipfs block get`: a block's bytes, from here or the network, verified (an identity CID carries its own). */
+  async blockGet (cidText: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const cid = parseCid(cidText)
+    if (cid.multihash.code === identity.code) return cid.multihash.digest
+    const done = this.init.replicas.userOperation()
+    try {
+      return await this.init.fetcher.get(cid, { signal: options.signal, prefetch: false })
+    } finally {
+      done()
+    }
+  }
+
+  async blockStat (cidText: string, options: { signal?: AbortSignal } = {}): Promise<BlockStat> {
+    const cid = parseCid(cidText)
+    const bytes = await this.blockGet(cidText, options)
+    return { cid: cid.toString(), size: bytes.byteLength, codec: codecName(cid.code) }
+  }
+
+  /**
+   * `ipfs block put`: one block, its CID (v1, sha2-256) computed here, stored
+   * and replicated as an add's blocks are (the same write quorum).
+   */
+  async blockPut (bytes: Uint8Array, options: BlockPutOptions = {}): Promise<{ cid: string, size: number, replication: ReplicationReport }> {
+    const codec = options.codec ?? 'raw'
+    if (codec !== 'raw' && codec !== 'dag-pb') throw new InvalidArgumentError(`Invalid cid-codec "${String(codec)}": expected raw or dag-pb`)
+    if (bytes.byteLength > MAX_BLOCK_BYTES) throw new InvalidArgumentError(`Cannot put a block of ${bytes.byteLength} bytes: the limit is ${MAX_BLOCK_BYTES}`)
+    if (codec === 'dag-pb') {
+      try {
+        dagPb.decode(bytes)
+      } catch (err) {
+        throw new InvalidArgumentError(`Cannot put the block as dag-pb: it does not decode as dag-pb (${(err as Error).message})`, { cause: err })
+      }
+    }
+    const cid = CID.createV1(codec === 'raw' ? raw.code : dagPb.code, await sha256.digest(bytes))
+    const r = await this.addWith(async (sink, { signal }) => {
+      await sink.put(cid, bytes, { signal })
+      return { roots: [cid], size: bytes.byteLength }
+    }, { replicas: options.replicas, quorum: options.quorum, signal: options.signal, pin: options.pin === true })
+    return { cid: cid.toString(), size: bytes.byteLength, replication: r.replication }
+  }
+
+  /**
+   * `ipfs refs`: the CIDs `cidText` links to (with `recursive`, every link
+   * below it, depth first), from here or the network. Without `unique` a
+   * block linked from several places is listed (and walked) each time.
+   */
+  async refs (cidText: string, options: RefsOptions = {}): Promise<string[]> {
+    const root = parseCid(cidText)
+    const maxDepth = options.recursive === true ? options.maxDepth : 1
+    if (maxDepth != null && (!Number.isSafeInteger(maxDepth) || maxDepth < 1)) throw new InvalidArgumentError(`Invalid max-depth ${String(maxDepth)}: expected a whole number >= 1`)
+    const out: string[] = []
+    const done = this.init.replicas.userOperation()
+    try {
+      const { fetcher } = this.init
+      const source = { get: async (cid: CID, o?: { signal?: AbortSignal }) => await fetcher.get(cid, { ...o, prefetch: false }) }
+      for await (const b of depthFirst(root, source, { unique: options.unique === true, maxDepth, linksOnly: true, concurrency: 32, signal: options.signal })) {
+        if (b.depth > 0) out.push(b.cid.toString())
+      }
+    } finally {
+      done()
+    }
+    return out
   }
 
   /** Adds one symlink node (the link itself, as `ipfs add LINK`). */
   async addSymlink (target: string, options: AddOptions = {}): Promise<AddResult> {
-    return await this.addWith(async (sink, importOptions) => await importSymlink(target, sink, importOptions), options)
+    return oneRoot(await this.addWith(async (sink, importOptions) => {
+      const r = await importSymlink(target, sink, importOptions)
+      return { roots: [r.cid], size: r.size }
+    }, options))
   }
 
   /**
@@ -121,7 +358,7 @@ export class Files {
    * fails saying how many blocks are short and how many copies they have;
    * what was stored (and pinned) here is kept.
    */
-  private async addWith (run: (sink: BlockSink, options: ImportOptions) => Promise<Imported>, options: AddOptions): Promise<AddResult> {
+  private async addWith (run: ImportRun, options: AddOptions): Promise<Written> {
     const { store, replicas } = this.init
     const { replicator } = replicas.beginAdd({ ...options, onProgress: options.onProgress })
     const done = replicas.userOperation()
@@ -135,7 +372,7 @@ export class Files {
     }
   }
 
-  private async importAndReplicate (run: (sink: BlockSink, options: ImportOptions) => Promise<Imported>, replicator: Replicator, options: AddOptions): Promise<AddResult> {
+  private async importAndReplicate (run: ImportRun, replicator: Replicator, options: AddOptions): Promise<Written> {
     const { store, replicas } = this.init
     return await store.writeSession(async () => {
       const seen = new Set<string>()
@@ -165,17 +402,19 @@ export class Files {
           onProgress: options.onProgress
         })
         await store.blocks.sync({ signal: options.signal })
-        if (options.pin !== false) await store.pin(imported.cid, { signal: options.signal, storedRawBlocks })
+        if (options.pin !== false) {
+          for (const root of imported.roots) await store.pin(root, { signal: options.signal, storedRawBlocks })
+        }
       } catch (err) {
         // no push outlives the add
         await replicator.finish().catch(() => {})
         throw err
       }
-      const { cid, size, entries } = imported
+      const { roots, size } = imported
       const replication = await replicator.finish()
-      const short = replicas.quorumError({ cid: cid.toString(), size, pinned: options.pin !== false }, replication)
+      const short = replicas.quorumError({ cid: roots.join(', '), size, pinned: options.pin !== false && roots.length > 0 }, replication)
       if (short != null) throw short
-      return { cid: cid.toString(), size, blocks: replication.blocks, replication, ...(entries == null ? {} : { entries }) }
+      return { ...imported, replication }
     }, { signal: options.signal })
   }
 
@@ -204,20 +443,10 @@ export class Files {
     return { ...stat, replicas: await this.init.replicas.replicaStatus(cid, options) }
   }
 
-  /** One block's bytes, verified, from here or the network (an identity CID carries its own). */
-  async block (cid: CID, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    if (cid.multihash.code === identity.code) return cid.multihash.digest
-    return await this.init.fetcher.get(cid, options)
-  }
-
-  /** What is at `path` (entry names) below the directory `root`. */
+  /** What `path` (entry names, through directories and HAMT shards) names below `root`, from here or the network. */
   async resolve (root: CID, path: string[], options: { signal?: AbortSignal } = {}): Promise<ContentStat> {
-    let cid = root
-    for (let i = 0; i < path.length; i++) {
-      const entry = (await this.ls(cid.toString(), options)).find(e => e.name === path[i])
-      if (entry == null) throw new PathNotFoundError(`No "${path.slice(0, i + 1).join('/')}" under ${root}`)
-      cid = entry.cid
-    }
+    const { fetcher } = this.init
+    const { cid } = await resolvePath(root, path, { get: async (c, o) => await fetcher.get(c, { ...o, prefetch: false }) }, options)
     return await this.stat(cid.toString(), { ...options, replicas: false })
   }
 

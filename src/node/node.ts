@@ -243,6 +243,7 @@ export class ShoalNode {
   }
 
   async start (): Promise<void> {
+    await this.files.clearSpool()
     await this.replicas.start()
     await this.libp2p.handle(NAME_SYNC_PROTOCOL, this.names.handler(), {
       maxInboundStreams: DEFAULT_NAME_SYNC_LIMITS.maxStreamsPerConnection,

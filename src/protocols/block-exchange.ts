@@ -14,7 +14,7 @@
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
-import { verifyBlock } from '../content/blocks.ts'
+import { MAX_BLOCK_BYTES, verifyBlock } from '../content/blocks.ts'
 import { CorruptBlockError, ProtocolError, StorageFullError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
@@ -41,7 +41,7 @@ export interface BlockExchangeLimits extends ClientLimits {
 export const DEFAULT_BLOCK_LIMITS: BlockExchangeLimits = {
   maxFrameBytes: 4 * 1024 * 1024 + 1024,
   maxBufferBytes: 64 * 1024 * 1024,
-  maxBlockBytes: 2 * 1024 * 1024,
+  maxBlockBytes: MAX_BLOCK_BYTES,
   maxHaveCids: 1024,
   maxGetCids: 64,
   idleTimeoutMs: 30_000,

@@ -11,8 +11,10 @@
  *                         a tree `entries` (every entry's path, cid, type and size); with
  *                         progress=true NDJSON instead: progress events {type, detail}
  *                         (import:read, add:stored, replicate:confirmed), then one
- *                         add:result (that answer) or error ({message, code, details}).
+ *                         result (that answer) or error ({message, code, details}).
  *   GET  /api/v1/cat/CID  the file's bytes; `Range: bytes=...` or ?offset=&length=.
+ *
+ * (CAR and block routes: block-routes.ts.)
  *
  * Errors answer JSON {error: {message, code}} with a status that says what kind.
  */
@@ -30,6 +32,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_INVALID_ARGUMENT: 400,
   ERR_INVALID_CID: 400,
   ERR_NOT_UNIXFS: 400,
+  ERR_INVALID_CAR: 400,
+  ERR_PATH_NOT_FOUND: 404,
   ERR_UNSUPPORTED: 400,
   ERR_BLOCK_NOT_FOUND: 404,
   ERR_NOT_PINNED: 404,
@@ -62,6 +66,14 @@ function errorAnswer (err: unknown, log: Logger): { status: number, value: unkno
   }
   log.error('byte route failed', { error: (err as Error)?.stack ?? String(err) })
   return { status: 500, value: { error: { message: 'Internal error', code: 'ERR_INTERNAL' } } }
+}
+
+/** Write `chunks` to the response as the client takes them (waits for 'drain'), then end it. */
+export async function writeBody (res: http.ServerResponse, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, signal: AbortSignal): Promise<void> {
+  for await (const chunk of chunks) {
+    if (!res.write(chunk)) await once(res, 'drain', { signal })
+  }
+  res.end()
 }
 
 /** Bytes of a refused upload read and dropped after the answer, before the connection is cut. */
@@ -115,9 +127,9 @@ function endAfterBody (req: http.IncomingMessage, res: http.ServerResponse): voi
 const PROGRESS_EVERY_MS = 100
 
 /**
- * An add's answer as NDJSON (`?progress=true`): its progress events
+ * An upload's answer as NDJSON (`?progress=true`): its progress events
  * (`{type, detail}`, at most one per type per PROGRESS_EVERY_MS, the latest
- * kept; skipped while the client does not read), then `add:result` with the
+ * kept; skipped while the client does not read), then `result` with the
  * answer, or `error` with what the JSON error answer would say. The status
  * is 200 from the start: a failure is the last line, never a status.
  */
@@ -140,7 +152,7 @@ function progressAnswer (res: http.ServerResponse): { event: (e: { type: string,
   }
 }
 
-function intParam (query: URLSearchParams, name: string, min: number, max: number): number | undefined {
+export function intParam (query: URLSearchParams, name: string, min: number, max: number): number | undefined {
   const raw = query.get(name)
   if (raw == null) return undefined
   const n = Number(raw)
@@ -148,7 +160,7 @@ function intParam (query: URLSearchParams, name: string, min: number, max: numbe
   return n
 }
 
-function boolParam (query: URLSearchParams, name: string): boolean | undefined {
+export function boolParam (query: URLSearchParams, name: string): boolean | undefined {
   const raw = query.get(name)
   if (raw == null) return undefined
   if (raw === 'true' || raw === '1') return true
@@ -289,8 +301,42 @@ export function parseRange (header: string, size: number): { offset: number, len
  * Deno emits only after the request stream has already failed; the socket
  * says so at once on both runtimes.
  */
-function clientGone (req: http.IncomingMessage, signal: AbortSignal): boolean {
+export function clientGone (req: http.IncomingMessage, signal: AbortSignal): boolean {
   return signal.aborted || req.socket?.destroyed === true
+}
+
+/**
+ * A route that takes an upload and answers `run`'s result as JSON; with
+ * `?progress=true`, NDJSON: the progress events `run` reports, then one
+ * `result` line (progressAnswer). A failure before the body is all read is
+ * answered once the rest is dropped (sendUploadError); a client that went
+ * away gets nothing.
+ */
+export function uploadHandler (log: Logger, run: (req: http.IncomingMessage, query: URLSearchParams, signal: AbortSignal, onProgress?: (e: { type: string, detail: unknown }) => void) => Promise<unknown>): HttpRoute['handle'] {
+  return async (req, res, { url, signal }) => {
+    let progress: ReturnType<typeof progressAnswer> | undefined
+    try {
+      if (boolParam(url.searchParams, 'progress') === true) progress = progressAnswer(res)
+      const result = await run(req, url.searchParams, signal, progress?.event)
+      if (progress == null) sendJson(res, 200, result)
+      else {
+        progress.end({ type: 'result', detail: result })
+        res.end()
+      }
+    } catch (err) {
+      if (clientGone(req, signal)) {
+        log.info('an upload was cut off by the client; nothing was pinned')
+        res.destroy()
+        return
+      }
+      if (progress == null) {
+        sendUploadError(req, res, err, log)
+        return
+      }
+      progress.end({ type: 'error', detail: (errorAnswer(err, log).value as { error: unknown }).error })
+      endAfterBody(req, res)
+    }
+  }
 }
 
 export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
@@ -298,44 +344,19 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
     method: 'POST',
     path: /^\/api\/v1\/add$/,
     name: '/api/v1/add',
-    handle: async (req, res, { url, signal }) => {
-      let progress: ReturnType<typeof progressAnswer> | undefined
-      try {
-        const options: AddOptions = { ...addOptionsFromQuery(url.searchParams), signal }
-        if (boolParam(url.searchParams, 'progress') === true) {
-          progress = progressAnswer(res)
-          options.onProgress = progress.event
-        }
-        const contentType = req.headers['content-type'] ?? ''
-        const multipart = contentType.startsWith('multipart/form-data')
-        // an early stop of the import must not destroy `req`: the answer still has to reach the client.
-        // A raw body's pieces are buffers of their own that nothing else keeps (Node's HTTP parser
-        // copies each into a new one): handed over (`freeInput`), they are freed as soon as they are
-        // copied into blocks. Multipart parts are views into the body that the parser still uses: not those.
-        const result = multipart
-          ? await files.addDirectory(multipartEntries(req, signal), options)
-          : contentType === SYMLINK_TYPE
-            ? await files.addSymlink(await symlinkTarget(req.iterator({ destroyOnReturn: false }), 'the upload'), options)
-            : await files.add(req.iterator({ destroyOnReturn: false }), { ...options, freeInput: true })
-        if (progress == null) sendJson(res, 200, result)
-        else {
-          progress.end({ type: 'add:result', detail: result })
-          res.end()
-        }
-      } catch (err) {
-        if (clientGone(req, signal)) {
-          log.info('an upload was cut off by the client; nothing was pinned')
-          res.destroy()
-          return
-        }
-        if (progress == null) {
-          sendUploadError(req, res, err, log)
-          return
-        }
-        progress.end({ type: 'error', detail: (errorAnswer(err, log).value as { error: unknown }).error })
-        endAfterBody(req, res)
-      }
-    }
+    handle: uploadHandler(log, async (req, query, signal, onProgress) => {
+      const options: AddOptions = { ...addOptionsFromQuery(query), signal, onProgress }
+      const contentType = req.headers['content-type'] ?? ''
+      // an early stop of the import must not destroy `req`: the answer still has to reach the client.
+      // A raw body's pieces are buffers of their own that nothing else keeps (Node's HTTP parser
+      // copies each into a new one): handed over (`freeInput`), they are freed as soon as they are
+      // copied into blocks. Multipart parts are views into the body that the parser still uses: not those.
+      return contentType.startsWith('multipart/form-data')
+        ? await files.addDirectory(multipartEntries(req, signal), options)
+        : contentType === SYMLINK_TYPE
+          ? await files.addSymlink(await symlinkTarget(req.iterator({ destroyOnReturn: false }), 'the upload'), options)
+          : await files.add(req.iterator({ destroyOnReturn: false }), { ...options, freeInput: true })
+    })
   }, {
     method: 'GET',
     path: /^\/api\/v1\/cat\/([^/]+)$/,
@@ -365,10 +386,7 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
         }
         headers['Content-Length'] = length
         res.writeHead(status, headers)
-        for await (const chunk of files.cat(cid, { signal, offset, length })) {
-          if (!res.write(chunk)) await once(res, 'drain', { signal })
-        }
-        res.end()
+        await writeBody(res, files.cat(cid, { signal, offset, length }), signal)
       } catch (err) {
         if (clientGone(req, signal)) {
           res.destroy()

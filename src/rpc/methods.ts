@@ -32,6 +32,14 @@ export function nodeMethods (node: NodeApi): MethodTable {
       const p = new ParamReader(params, ['cid'])
       return (await files.ls(p.string('cid'), { signal })).map(e => ({ ...e, cid: e.cid.toString() }))
     },
+    'content.refs': async (params, { signal }) => {
+      const p = new ParamReader(params, ['cid', 'recursive', 'unique', 'maxDepth'])
+      return await files.refs(p.string('cid'), { recursive: p.optionalBoolean('recursive'), unique: p.optionalBoolean('unique'), maxDepth: p.optionalCount('maxDepth'), signal })
+    },
+    'block.stat': async (params, { signal }) => {
+      const p = new ParamReader(params, ['cid'])
+      return await files.blockStat(p.string('cid'), { signal })
+    },
     'pin.add': async (params, { signal }) => {
       const p = new ParamReader(params, ['cid', 'recursive'])
       return await files.pin(p.string('cid'), { recursive: p.optionalBoolean('recursive'), signal })

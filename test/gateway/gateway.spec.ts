@@ -4,10 +4,10 @@ import { fallbackRouter } from '@helia/fallback-router'
 import { trustlessGatewayBlockBroker } from '@helia/trustless-gateway-client'
 import { createVerifiedFetchWithHelia } from '@helia/verified-fetch'
 import { createHeliaLight } from 'helia'
+import { CarBlockIterator } from '@ipld/car'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { importFile, nullSink } from '../../src/content/importer.ts'
-import { parseEntityBytes } from '../../src/gateway/gateway.ts'
 import { contentTypeOf, responseFormat } from '../../src/gateway/media.ts'
 import { httpRequest, startTestDaemon } from '../helpers/daemon.ts'
 import type { HttpReply, TestDaemon } from '../helpers/daemon.ts'
@@ -98,6 +98,62 @@ describe('gateway', function () {
       assert.equal((await get(`/ipfs/${dir}/nope.txt`)).status, 404)
       assert.equal((await get(`/ipfs/${bigFile}`, { Accept: 'application/vnd.ipld.car; version=2' })).status, 406)
       assert.equal((await get(`/ipfs/${bigFile}?format=dag-json`)).status, 406)
+    })
+  })
+
+  describe('CAR responses', function () {
+    /** The CAR's roots and blocks, each checked against its CID. */
+    async function readCarReply (r: HttpReply): Promise<{ roots: string[], blocks: string[] }> {
+      assert.equal(r.status, 200, r.body.toString())
+      assert.equal(r.headers['content-type'], 'application/vnd.ipld.car; version=1; order=dfs; dups=n')
+      const reader = await CarBlockIterator.fromBytes(r.body)
+      const blocks: string[] = []
+      for await (const { cid, bytes } of reader) {
+        assert.deepEqual((await sha256.digest(bytes)).bytes, cid.multihash.bytes, `block ${cid} matches its CID`)
+        blocks.push(cid.toString())
+      }
+      return { roots: (await reader.getRoots()).map(String), blocks }
+    }
+
+    it('the whole DAG, each block once, root first; ETag and attachment', async () => {
+      const r = await get(`/ipfs/${bigFile}`, { Accept: 'application/vnd.ipld.car' })
+      const { roots, blocks } = await readCarReply(r)
+      assert.deepEqual(roots, [bigFile])
+      assert.equal(blocks[0], bigFile)
+      assert.equal(blocks.length, 1 + Math.ceil(big.length / (256 * KIB)))
+      assert.equal(new Set(blocks).size, blocks.length)
+      assert.match(String(r.headers.etag), new RegExp(`^W/"${bigFile}\\.car\\.`))
+      assert.match(String(r.headers['content-disposition']), new RegExp(`^attachment; filename="${bigFile}.car"`))
+      // the same variant asked again: 304; another scope is another ETag
+      assert.equal((await get(`/ipfs/${bigFile}?format=car`, { 'If-None-Match': String(r.headers.etag) })).status, 304)
+      const block = await get(`/ipfs/${bigFile}?format=car&dag-scope=block`)
+      assert.notEqual(block.headers.etag, r.headers.etag)
+      assert.deepEqual((await readCarReply(block)).blocks, [bigFile])
+    })
+
+    it('a path: the blocks that prove it, then the entity; entity-bytes sends only the leaves of the range', async () => {
+      const sub = await get(`/ipfs/${dir}/sub/data.bin?format=car&dag-scope=entity`)
+      const { blocks } = await readCarReply(sub)
+      const subDir = (await d.rpc('content.ls', { cid: dir })).find((e: { name: string }) => e.name === 'sub').cid
+      const file = (await d.rpc('content.ls', { cid: subDir }))[0].cid
+      assert.deepEqual(blocks, [dir, subDir, file])
+      // bytes 300000..300099 sit in the second 256 KiB leaf: the root node and that leaf
+      const range = await readCarReply(await get(`/ipfs/${bigFile}?format=car&entity-bytes=300000:300099`))
+      assert.equal(range.blocks.length, 2)
+      assert.equal(range.blocks[0], bigFile)
+      const leaves = (await d.rpc('content.refs', { cid: bigFile })) as string[]
+      assert.equal(range.blocks[1], leaves[1])
+    })
+
+    it('a path or root nobody has is a 404 before any byte; a bad dag-scope or entity-bytes a 400', async () => {
+      assert.equal((await get(`/ipfs/${dir}/nope?format=car`)).status, 404)
+      const missing = (await importFile(crypto.randomBytes(64), nullSink)).cid.toString()
+      assert.equal((await get(`/ipfs/${missing}?format=car`)).status, 404)
+      assert.equal((await get(`/ipfs/${bigFile}?format=car&dag-scope=most`)).status, 400)
+      assert.equal((await get(`/ipfs/${bigFile}?format=car&entity-bytes=9:1`)).status, 400)
+      const head = await get(`/ipfs/${bigFile}?format=car`, {}, 'HEAD')
+      assert.equal(head.status, 200)
+      assert.equal(head.body.length, 0)
     })
   })
 
@@ -205,15 +261,6 @@ describe('gateway', function () {
   })
 
   describe('parsing', function () {
-    it('entity-bytes: FROM:TO, negatives from the end, * for the end; nonsense refused', () => {
-      assert.deepEqual(parseEntityBytes('0:*'), { from: 0, to: undefined })
-      assert.deepEqual(parseEntityBytes('-1024:*'), { from: -1024, to: undefined })
-      assert.deepEqual(parseEntityBytes('499:-1000'), { from: 499, to: -1000 })
-      assert.deepEqual(parseEntityBytes('10:20'), { from: 10, to: 20 })
-      assert.equal(parseEntityBytes(null), undefined)
-      for (const bad of ['', '10', '20:10', 'a:b', '1:2:3', '*:5']) assert.throws(() => parseEntityBytes(bad), /Invalid entity-bytes/, bad)
-    })
-
     it('the response format: ?format first, then the first acceptable type of Accept', () => {
       assert.equal(responseFormat(null, undefined, null), 'deserialized')
       assert.equal(responseFormat(null, 'text/html,application/xhtml+xml,*/*;q=0.8', null), 'deserialized')

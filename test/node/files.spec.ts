@@ -4,6 +4,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
+import { exportCar } from '../../src/content/car.ts'
 import { importFile, nullSink } from '../../src/content/importer.ts'
 import type { DirectoryEntryInput } from '../../src/content/importer.ts'
 import { BlockNotFoundError, DiskFullError, InvalidCidError, NotPinnedError } from '../../src/errors.ts'
@@ -336,4 +337,27 @@ describe('node/Files on two nodes', function () {
       assert.equal(await b.store.blocks.has(CID.parse(cid)), true)
     })
   }
+
+  it('exportCar reads from the network what is not stored here: the same CAR as the node that holds it', async () => {
+    const [a, b] = (net as TestNetwork).nodes
+    const cid = await storeOnly(a, crypto.randomBytes(3 * CHUNK))
+    const here = await collect(a.files.exportCar(cid))
+    const there = await collect(b.files.exportCar(cid))
+    assert.ok(there.equals(here))
+    assert.ok(here.length > 3 * CHUNK)
+  })
+
+  it('importCar replicates the blocks as an add does: the other node gets every block, each confirmed twice', async () => {
+    const [a, b] = (net as TestNetwork).nodes
+    // a CAR of blocks neither node holds
+    const blocks = new Map<string, Uint8Array>()
+    const root = (await importFile(crypto.randomBytes(3 * CHUNK + 5), { put: async (cid, bytes) => { blocks.set(cid.toString(), bytes) } })).cid
+    const car = await collect(exportCar(async cid => blocks.get(cid.toString()) as Uint8Array, root))
+    const r = await b.files.importCar(of(car))
+    assert.deepEqual(r.roots, [root.toString()])
+    assert.equal(r.blocks, 5)
+    assert.equal(r.replication.short, 0)
+    assert.equal(r.replication.replicas[2], 5, 'two confirmed copies of every block (k = 3, two nodes)')
+    for (const cid of blocks.keys()) assert.equal(await a.store.blocks.has(CID.parse(cid)), true, `${cid} pushed to the other node`)
+  })
 })

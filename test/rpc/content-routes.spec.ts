@@ -136,7 +136,7 @@ describe('content routes', function () {
       assert.equal(reply.headers['content-type'], 'application/x-ndjson')
       const events = lines(reply)
       const last = events.at(-1)
-      assert.equal(last?.type, 'add:result')
+      assert.equal(last?.type, 'result')
       assert.equal(last?.detail.cid, (await importFile(bytes, nullSink)).cid.toString())
       const read = events.filter(e => e.type === 'import:read').map(e => e.detail.bytes)
       assert.ok(read.length >= 3, `${read.length} import:read lines`)

@@ -94,7 +94,7 @@ export const addCommand: Command = {
       body = Readable.from(input.kind === 'stdin' ? ctx.io.stdin as AsyncIterable<Uint8Array> : fileStream(name))
     }
     let imported = 0
-    const result = await client.readProgress<AddResult>(await client.request('POST', `/api/v1/add?${query}`, { body, headers: { 'Content-Type': contentType } }), 'add:result', (event) => {
+    const result = await client.readProgress<AddResult>(await client.request('POST', `/api/v1/add?${query}`, { body, headers: { 'Content-Type': contentType } }), 'result', (event) => {
       if (event.type === 'import:read') imported = event.detail.bytes
       else if (event.type === 'replicate:confirmed') copies = `${event.detail.confirmed}/${event.detail.wanted} copies confirmed`
       bar.update(imported)

@@ -1,8 +1,8 @@
-import { pipeline } from 'node:stream/promises'
-import { InvalidArgumentError, ShoalError } from '../../errors.ts'
+import { InvalidArgumentError } from '../../errors.ts'
 import { repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
+import { writeAnswer } from '../download.ts'
 
 export const catCommand: Command = {
   name: 'cat',
@@ -24,23 +24,6 @@ export const catCommand: Command = {
     }
     const client = await daemonClient(ctx)
     const res = await client.request('GET', `/api/v1/cat/${encodeURIComponent(ctx.positionals[0])}?${query}`)
-    if (res.statusCode !== 200) await client.readAnswer(res)
-    const expected = Number(res.headers['content-length'])
-    let got = 0
-    res.on('data', (c: Buffer) => { got += c.length })
-    try {
-      await pipeline(res, ctx.io.binaryOut, { end: false })
-    } catch (err) {
-      // the reader went away (`shoal cat CID | head`): not a failure of cat
-      if ((err as NodeJS.ErrnoException).code === 'EPIPE') {
-        res.destroy()
-        return 0
-      }
-      throw err
-    }
-    if (Number.isFinite(expected) && got !== expected) {
-      throw new ShoalError(`The transfer of ${ctx.positionals[0]} stopped after ${got} of ${expected} bytes (see the daemon's log)`, 'ERR_TRUNCATED')
-    }
-    return 0
+    return await writeAnswer(ctx, client, res, ctx.positionals[0])
   }
 }
