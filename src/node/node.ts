@@ -29,7 +29,11 @@ import { blockSessions } from '../replication/sessions.ts'
 import type { BlockSessions } from '../replication/sessions.ts'
 import { ContentStore } from '../store/content-store.ts'
 import { VERSION } from '../version.ts'
+import { NodeEvents } from './events.ts'
+import type { NodeEvent } from './events.ts'
 import { Files } from './files.ts'
+
+export type { NodeEvent } from './events.ts'
 
 export interface NodeInfo {
   peerId: string
@@ -119,6 +123,7 @@ export class ShoalNode {
   /** the private network's key, when there is one */
   readonly swarmKey?: SwarmKey
   private readonly log: Logger
+  private readonly events: NodeEvents
   private startedAt = 0
 
   private constructor (parts: Parts) {
@@ -133,6 +138,12 @@ export class ShoalNode {
     this.policy = parts.policy
     this.swarmKey = parts.swarmKey
     this.log = parts.log
+    this.events = new NodeEvents({
+      onMembership: (listener) => this.membership.onChange(listener),
+      onRepair: (listener) => this.replicas.onRepair(listener),
+      health: () => this.health(),
+      logger: parts.log.child('events')
+    })
   }
 
   static async create (init: NodeInit): Promise<ShoalNode> {
@@ -249,6 +260,7 @@ export class ShoalNode {
   }
 
   async stop (): Promise<void> {
+    this.events.stop()
     await this.replicas.stop()
     await this.names.stop()
     await this.files.flush()
@@ -320,6 +332,16 @@ export class ShoalNode {
       storage,
       network: this.swarmKey == null ? { private: false } : { private: true, fingerprint: this.swarmKey.fingerprint }
     }
+  }
+
+  /**
+   * Calls `listener` with what happens to this node from now on: storage
+   * peers joining and leaving, health changes (polled once a second while
+   * watched), repair passes starting and ending (node/events.ts). Returns
+   * the function that stops it.
+   */
+  watch (listener: (event: NodeEvent) => void): () => void {
+    return this.events.watch(listener)
   }
 
   /** What repair is doing, what it did, what is under-replicated, and scrub. */
