@@ -56,10 +56,7 @@ export class NodeEvents {
   watch (listener: (event: NodeEvent) => void): () => void {
     const remove = this.watchers.add(listener)
     if (this.watchers.size === 1) this.open()
-    let removed = false
     return () => {
-      if (removed) return
-      removed = true
       remove()
       if (this.watchers.size === 0) this.close()
     }

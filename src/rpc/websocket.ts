@@ -63,7 +63,7 @@ export function webSocketRpc (init: WebSocketRpcInit): WebSocketRpc {
   const { log } = init
   const maxBuffered = init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
   const wss = new WebSocketServer({ noServer: true, maxPayload: init.maxMessageBytes, clientTracking: false })
-  const open = new Map<WebSocket, SocketSubscriptions>()
+  const open = new Map<WebSocket, { subscriptions: SocketSubscriptions, close: (code: number, reason: string) => void, closed: Promise<void> }>()
 
   const serve = (ws: WebSocket, authenticated: boolean): void => {
     const controller = new AbortController()
@@ -90,7 +90,8 @@ export function webSocketRpc (init: WebSocketRpcInit): WebSocketRpc {
       send,
       overflow: () => { close(POLICY_VIOLATION, 'too slow: notifications held past their limit') }
     })
-    open.set(ws, subscriptions)
+    const { promise: closed, resolve: onClosed } = Promise.withResolvers<void>()
+    open.set(ws, { subscriptions, close, closed })
 
     const authTimer = authenticated
       ? undefined
@@ -123,9 +124,10 @@ export function webSocketRpc (init: WebSocketRpcInit): WebSocketRpc {
       live()
     }
 
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
-      const text = Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8')
+    // (binaryType "nodebuffer", the default: every message is one Buffer; binary frames are read as text too)
+    ws.on('message', (data: Buffer) => {
       if (closing) return
+      const text = data.toString('utf8')
       if (!authenticated || (text.includes('rpc.auth') && authToken(text) != null)) {
         authenticate(text)
         return
@@ -149,6 +151,7 @@ export function webSocketRpc (init: WebSocketRpcInit): WebSocketRpc {
       controller.abort()
       subscriptions.closeAll()
       open.delete(ws)
+      onClosed()
     })
   }
 
@@ -156,14 +159,11 @@ export function webSocketRpc (init: WebSocketRpcInit): WebSocketRpc {
     accept: (req, socket, head, { authenticated }) => {
       wss.handleUpgrade(req, socket, head, ws => { serve(ws, authenticated) })
     },
-    stats: () => ({ sockets: open.size, subscriptions: [...open.values()].reduce((n, s) => n + s.size, 0) }),
+    stats: () => ({ sockets: open.size, subscriptions: [...open.values()].reduce((n, s) => n + s.subscriptions.size, 0) }),
     close: async () => {
-      const closed = [...open.keys()].map(async ws => await new Promise<void>(resolve => {
-        ws.once('close', () => { resolve() })
-        ws.close(GOING_AWAY, 'the daemon is stopping')
-        setTimeout(() => { ws.terminate() }, CLOSE_GRACE_MS).unref()
-      }))
-      await Promise.all(closed)
+      const sockets = [...open.values()]
+      for (const socket of sockets) socket.close(GOING_AWAY, 'the daemon is stopping')
+      await Promise.all(sockets.map(async socket => { await socket.closed }))
       await new Promise<void>(resolve => { wss.close(() => { resolve() }) })
     }
   }

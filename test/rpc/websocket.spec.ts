@@ -251,6 +251,20 @@ describe('rpc over WebSocket (server)', () => {
     assert.deepEqual(await (await connect({ token })).call('test.echo', [1]), [1])
   })
 
+  it('closing the server closes its sockets (1001) and ends their subscriptions', async () => {
+    const other = await startRpcServer({ listen: '127.0.0.1:0', token, methods })
+    const c = await connectWs(Number(other.address.split(':')[1]), { token })
+    await c.call('node.subscribe')
+    const watching = stub.watchers.size
+    const started = Date.now()
+    await other.close()
+    const closed = await c.closed
+    assert.equal(closed.code, 1001)
+    assert.match(closed.reason, /stopping/)
+    assert.ok(Date.now() - started < 3000)
+    assert.equal(stub.watchers.size, watching - 1)
+  })
+
   it('plain HTTP is unchanged on the same path', async () => {
     const reply = await httpRequest(port, '/rpc', { method: 'POST', token, body: Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'test.echo', params: [5] })) })
     assert.equal(reply.status, 200)
