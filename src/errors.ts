@@ -95,6 +95,14 @@ export class InvalidParamsError extends ShoalError {
   }
 }
 
+/** A subscription cannot be made: asked over HTTP (only a WebSocket carries notifications), or too many on one socket. */
+export class SubscriptionError extends ShoalError {
+  constructor (message: string) {
+    super(message, 'ERR_SUBSCRIPTION')
+    this.name = 'SubscriptionError'
+  }
+}
+
 /** A long call was aborted through its AbortSignal. */
 export class AbortedError extends ShoalError {
   constructor (message = 'The operation was aborted') {

@@ -44,6 +44,8 @@ export interface Daemon {
   readonly rpcAddress: string
   /** the gateway's address actually bound, when config `gateway` opens one */
   readonly gatewayAddress?: string
+  /** open RPC WebSockets and the subscriptions they hold */
+  webSocketStats(): { sockets: number, subscriptions: number }
   stop(): Promise<void>
 }
 
@@ -123,6 +125,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
       config,
       rpcAddress: rpc.address,
       gatewayAddress,
+      webSocketStats: () => rpc.webSocketStats(),
       stop: async () => {
         stopping ??= rollback()
         await stopping

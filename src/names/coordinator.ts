@@ -30,7 +30,7 @@ import type { NameSession, NameSyncLimits } from '../protocols/name-sync.ts'
 import type { ReplicationPolicy } from '../replication/policy.ts'
 import { mergeRecords, writeRecord } from './merge.ts'
 import type { NameValueInput, WriteResult } from './merge.ts'
-import { nameKey, normaliseName } from './path.ts'
+import { isUnder, nameKey, normaliseName } from './path.ts'
 import { decodeContext, decodeRecord, encodeRecord } from './record.ts'
 import type { NameRecord } from './record.ts'
 import type { NameOwners } from './owners.ts'
@@ -291,7 +291,7 @@ export class NameCoordinator {
           const page = await this.init.call(peer, async s => await s.list(normal, cursor, { signal: options.signal }), options.signal)
           for (const bytes of page.records) {
             const record = decodeRecord(bytes, { maxBytes: this.init.limits.maxRecordBytes })
-            if (normal !== '/' && record.key !== normal && !record.key.startsWith(normal + '/')) throw new InvalidRecordError(`Asked for the names under "${normal}", got "${record.key}"`)
+            if (!isUnder(record.key, normal)) throw new InvalidRecordError(`Asked for the names under "${normal}", got "${record.key}"`)
             if (cursor != null && compareBytes(utf8.encode(record.key), utf8.encode(cursor)) <= 0) throw new InvalidRecordError(`Names listed out of order: "${record.key}" after "${cursor}"`)
             await this.init.replica.verify(record, records.get(record.key))
             add(record)

@@ -59,3 +59,8 @@ function show (input: string): string {
 export function nameKey (key: string): Uint8Array {
   return encoder.encode(key)
 }
+
+/** Whether the normal name `key` is `prefix` or under it (`prefix` normal, or "/" for every name). */
+export function isUnder (key: string, prefix: string): boolean {
+  return prefix === '/' || key === prefix || key.startsWith(prefix + '/')
+}

@@ -9,6 +9,7 @@
 import { base64url } from 'multiformats/bases/base64'
 import { equals as equalBytes } from 'uint8arrays/equals'
 import { InvalidRecordError } from '../errors.ts'
+import { Listeners } from '../platform/listeners.ts'
 import type { Logger } from '../platform/logger.ts'
 import { recordHash } from '../protocols/name-sync.ts'
 import type { NameSyncLimits, NameSyncStore } from '../protocols/name-sync.ts'
@@ -38,9 +39,11 @@ export interface NameReplicaInit {
 
 export class NameReplica {
   private readonly init: NameReplicaInit
+  private readonly listeners: Listeners<NameRecord>
 
   constructor (init: NameReplicaInit) {
     this.init = init
+    this.listeners = new Listeners('name change', init.logger)
   }
 
   held (key: string): Held | undefined {
@@ -73,7 +76,13 @@ export class NameReplica {
     if (changed || counter != null) {
       storage.putName({ key: merged.key, record: bytes, hash, live: merged.siblings.some(s => !isTombstone(s.value)), at: this.init.now() }, counter)
     }
+    if (changed) this.listeners.emit(merged)
     return { record: merged, bytes, hash, changed }
+  }
+
+  /** Called with the record held now, each time a held record changes (after it is stored). */
+  onChange (listener: (record: NameRecord) => void): () => void {
+    return this.listeners.add(listener)
   }
 
   /**

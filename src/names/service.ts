@@ -11,7 +11,8 @@
  * - gc.ts: collecting tombstones every replica has, handing off names this node is not a replica of
  *
  * Re-sync and GC run on platform/worker.ts Workers; sessions to peers come
- * from one SessionPool (protocols/session-pool.ts).
+ * from one SessionPool (protocols/session-pool.ts). `onChange` tells of
+ * every change of a name this node holds, wherever it came from.
  */
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { silentLogger } from '../platform/logger.ts'
@@ -29,6 +30,8 @@ import type { NameStore } from './storage.ts'
 import { NameOwners } from './owners.ts'
 import { NameSyncer } from './sync.ts'
 import type { SyncStats } from './sync.ts'
+import { isUnder, normaliseName } from './path.ts'
+import { nameInfo } from './view.ts'
 import type { GetResult, NameInfo, PutInput, WriteOutcome } from './view.ts'
 
 export type { GetResult, NameInfo, PutInput, SiblingInfo, WriteOutcome } from './view.ts'
@@ -189,6 +192,21 @@ export class NameService {
   /** Names with more than one live value. */
   async conflicts (options: { signal?: AbortSignal } = {}): Promise<NameInfo[]> {
     return await this.coordinator.conflicts(options)
+  }
+
+  /**
+   * Calls `listener` with the name's view (values, siblings, conflict) each
+   * time a name under `prefix` ("/": all) that this node holds changes: a
+   * write coordinated here, or a record received from another node (its
+   * writes, re-sync, read repair). Only the names this node holds: all of
+   * them while the cluster has at most k nodes, else those it is a replica
+   * of (and those it wrote). Returns the function that stops it.
+   */
+  onChange (prefix: string, listener: (change: NameInfo) => void): () => void {
+    const normal = prefix === '/' || prefix === '' ? '/' : normaliseName(prefix)
+    return this.replica.onChange(record => {
+      if (isUnder(record.key, normal)) listener(nameInfo(record, record.key))
+    })
   }
 
   /** One re-sync round with `peer` (see sync.ts). */

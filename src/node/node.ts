@@ -31,7 +31,11 @@ import { blockSessions } from '../replication/sessions.ts'
 import type { BlockSessions } from '../replication/sessions.ts'
 import { ContentStore } from '../store/content-store.ts'
 import { VERSION } from '../version.ts'
+import { NodeEvents } from './events.ts'
+import type { NodeEvent } from './events.ts'
 import { Files } from './files.ts'
+
+export type { NodeEvent } from './events.ts'
 
 export interface NodeInfo {
   peerId: string
@@ -126,6 +130,7 @@ export class ShoalNode {
   /** serves this node's blocks to IPFS nodes (config bitswap) */
   private readonly bitswap?: Startable
   private readonly log: Logger
+  private readonly events: NodeEvents
   private startedAt = 0
 
   private constructor (parts: Parts) {
@@ -149,6 +154,12 @@ export class ShoalNode {
         blocks: { has: async (cid, o) => await blocks.has(cid, o), get: async (cid, o) => await blocks.get(cid, { ...o, verify: false }) }
       })
     }
+    this.events = new NodeEvents({
+      onMembership: (listener) => this.membership.onChange(listener),
+      onRepair: (listener) => this.replicas.onRepair(listener),
+      health: () => this.health(),
+      logger: parts.log.child('events')
+    })
   }
 
   static async create (init: NodeInit): Promise<ShoalNode> {
@@ -271,6 +282,7 @@ export class ShoalNode {
   }
 
   async stop (): Promise<void> {
+    this.events.stop()
     await this.bitswap?.stop()
     await this.replicas.stop()
     await this.names.stop()
@@ -343,6 +355,16 @@ export class ShoalNode {
       storage,
       network: this.swarmKey == null ? { private: false } : { private: true, fingerprint: this.swarmKey.fingerprint }
     }
+  }
+
+  /**
+   * Calls `listener` with what happens to this node from now on: storage
+   * peers joining and leaving, health changes (polled once a second while
+   * watched), repair passes starting and ending (node/events.ts). Returns
+   * the function that stops it.
+   */
+  watch (listener: (event: NodeEvent) => void): () => void {
+    return this.events.watch(listener)
   }
 
   /** What repair is doing, what it did, what is under-replicated, and scrub. */

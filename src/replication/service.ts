@@ -10,6 +10,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { CorruptBlockError, QuorumError, StorageFullError } from '../errors.ts'
 import type { ShoalLibp2p } from '../net/libp2p.ts'
+import { Listeners } from '../platform/listeners.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { RateLimiter, sleep, systemClock, Worker } from '../platform/worker.ts'
@@ -90,6 +91,9 @@ export interface RepairStatus {
   scrub: ScrubStats & { periodMs: number }
 }
 
+/** A repair pass began, or ended with what it moved (`report`). */
+export type RepairEvent = { type: 'started', startedAt: number } | { type: 'ended', report: RepairReport }
+
 export class BlockReplicaService {
   private readonly init: BlockReplicaInit
   private readonly log: Logger
@@ -101,6 +105,7 @@ export class BlockReplicaService {
   private readonly repairWorker: Worker
   private readonly scrubWorker: Worker
   private unsubscribe?: () => void
+  private readonly repairListeners: Listeners<RepairEvent>
   private userOps = 0
   private startedAt = 0
 
@@ -109,6 +114,7 @@ export class BlockReplicaService {
     this.log = init.logger ?? silentLogger
     this.settings = { ...DEFAULT_REPAIR, ...init.repair }
     this.clock = init.clock ?? systemClock
+    this.repairListeners = new Listeners('repair', this.log)
     const { libp2p } = init
     this.rangeSessions = new SessionPool({
       open: async (peer, { signal }) => new RangeSession(await libp2p.dialProtocol(peer, RANGE_SYNC_PROTOCOL, { signal }), peer, { idleCloseMs: init.sessionIdleTimeoutMs })
@@ -156,7 +162,13 @@ export class BlockReplicaService {
           this.repairWorker.trigger(wait)
           return
         }
-        await this.repair.pass(signal)
+        this.repairListeners.emit({ type: 'started', startedAt: this.clock.now() })
+        try {
+          await this.repair.pass(signal)
+        } finally {
+          // a pass that failed has its report too
+          if (this.repair.last != null) this.repairListeners.emit({ type: 'ended', report: this.repair.last })
+        }
       }
     })
     this.scrubWorker = new Worker({
@@ -249,6 +261,11 @@ export class BlockReplicaService {
   /** Run a repair pass now (or right after the one in progress). */
   triggerRepair (): void {
     this.repairWorker.trigger()
+  }
+
+  /** Called when a repair pass starts and when it ends (with its report). Returns the function that stops it. */
+  onRepair (listener: (event: RepairEvent) => void): () => void {
+    return this.repairListeners.add(listener)
   }
 
   /** Resolves when the repair pass in progress, if any, has ended (tests). */

@@ -3,7 +3,8 @@
  * (so that they hold on Deno, whose node:http ignores maxConnections and
  * headersTimeout): at most `maxConnections` open, the headers within
  * `readTimeoutMs`, a body at least MIN_BODY_BYTES_PER_WINDOW per
- * `readTimeoutMs` while it is awaited; `closeSoon` for refused requests.
+ * `readTimeoutMs` while it is awaited; `closeSoon` for refused requests;
+ * `onUpgrade` for a connection that became a WebSocket (still counted).
  */
 import type http from 'node:http'
 import type { Socket } from 'node:net'
@@ -27,9 +28,10 @@ interface ConnectionState {
   /**
    * headers: waiting for a request's headers (deadline: one window);
    * body: a request's body is being received (a window must bring 1 KiB);
-   * busy: the last request is all in, its answer is being made (no deadline)
+   * busy: the last request is all in, its answer is being made (no deadline);
+   * upgraded: a WebSocket now (counted until it closes, no HTTP deadline)
    */
-  phase: 'headers' | 'body' | 'busy'
+  phase: 'headers' | 'body' | 'busy' | 'upgraded'
   timer?: ReturnType<typeof setTimeout>
   /** the latest request on the connection */
   req?: http.IncomingMessage
@@ -56,6 +58,7 @@ export function connectionLimits (init: ConnectionLimitsInit): {
   onConnection: (socket: Socket) => void
   onRequest: (req: http.IncomingMessage, res: http.ServerResponse) => void
   closeSoon: (socket: Socket) => void
+  onUpgrade: (socket: Socket) => void
 } {
   const { maxConnections, readTimeoutMs, log } = init
   const states = new Map<Socket, ConnectionState>()
@@ -142,6 +145,14 @@ export function connectionLimits (init: ConnectionLimitsInit): {
       }
       res.once('finish', finished)
       res.once('close', finished)
+    },
+    /** The connection is a WebSocket now: still counted, but its HTTP deadlines end (the WebSocket keeps its own). */
+    onUpgrade: (socket) => {
+      const state = states.get(socket)
+      if (state == null) return
+      if (state.timer != null) clearTimeout(state.timer)
+      state.timer = undefined
+      state.phase = 'upgraded'
     },
     closeSoon: (socket) => {
       if (socket.destroyed) return

@@ -18,6 +18,20 @@ export type Params = unknown[] | Record<string, unknown> | undefined
 
 export interface RpcContext {
   signal?: AbortSignal
+  /** the connection's subscriptions, when it can carry notifications (WebSocket); absent over HTTP */
+  subscriptions?: SubscriptionHost
+}
+
+/**
+ * Where subscribe methods keep their subscriptions: one per connection that
+ * can carry notifications (rpc/subscriptions.ts). `subscribe` returns the
+ * subscription's id; `start` is called with the function that sends one
+ * notification and returns the function that stops the source.
+ */
+export interface SubscriptionHost {
+  subscribe(kind: string, start: (send: (result: unknown) => void) => () => void): string
+  /** false when this connection has no subscription `id` of this kind */
+  unsubscribe(kind: string, id: string): boolean
 }
 
 export type MethodHandler = (params: Params, context: RpcContext) => unknown
@@ -79,7 +93,7 @@ async function handleOne (request: unknown, methods: MethodTable, options: Dispa
   const handler = Object.hasOwn(methods, req.method) ? methods[req.method] : undefined
   if (handler == null) return respond(errorResponse(rid, METHOD_NOT_FOUND, `Method not found: ${req.method}`))
   try {
-    const result = await handler(req.params as Params, { signal: options.signal })
+    const result = await handler(req.params as Params, { signal: options.signal, subscriptions: options.subscriptions })
     return respond({ jsonrpc: '2.0', id: rid, result: result ?? null })
   } catch (err) {
     if (err instanceof InvalidParamsError) return respond(errorResponse(rid, INVALID_PARAMS, `Invalid params: ${err.message}`))

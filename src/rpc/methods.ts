@@ -6,8 +6,9 @@ import type { ShoalNode } from '../node/node.ts'
 import { expectNoParams } from './jsonrpc.ts'
 import type { MethodTable } from './jsonrpc.ts'
 import { ParamReader } from './params.ts'
+import { subscriptionMethods } from './subscriptions.ts'
 
-export type NodeApi = Pick<ShoalNode, 'id' | 'peers' | 'health' | 'files' | 'names' | 'repairStatus' | 'runRepair'>
+export type NodeApi = Pick<ShoalNode, 'id' | 'peers' | 'health' | 'files' | 'names' | 'repairStatus' | 'runRepair' | 'watch'>
 
 export function nodeMethods (node: NodeApi): MethodTable {
   const { files } = node
@@ -70,7 +71,9 @@ export function nodeMethods (node: NodeApi): MethodTable {
       expectNoParams(params)
       return node.runRepair()
     },
-    ...nameMethods(node)
+    ...nameMethods(node),
+    // name.subscribe, node.subscribe and their unsubscribe (WebSocket only)
+    ...subscriptionMethods(node)
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * The RPC port: JSON-RPC 2.0 over HTTP `POST /rpc` and plain HTTP routes for
+ * The RPC port: JSON-RPC 2.0 over HTTP `POST /rpc` and over a WebSocket on
+ * the same path (websocket.ts), and plain HTTP routes for
  * streams of bytes, all guarded from the first byte: the Host header is
  * checked (against DNS rebinding), foreign browser Origins are refused, the
  * bearer token is required, and JSON bodies are capped. Connections are
@@ -9,7 +10,7 @@
  * with `Connection: close` and cut without its body being read.
  */
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { formatHostPort, parseHostPort } from '../config.ts'
 import { ListenError } from '../errors.ts'
@@ -19,6 +20,7 @@ import type { Logger } from '../platform/logger.ts'
 import { connectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_MS } from './connection-limits.ts'
 import { handleJsonRpc } from './jsonrpc.ts'
 import type { MethodTable } from './jsonrpc.ts'
+import { webSocketRpc } from './websocket.ts'
 
 export const MAX_JSON_BODY = 1024 * 1024
 
@@ -56,6 +58,8 @@ export interface RpcServerInit {
    * deliver MIN_BODY_BYTES_PER_WINDOW in every such period (default 10 s)
    */
   readTimeoutMs?: number
+  /** a WebSocket whose untaken answers and notifications pass this many bytes is closed (default 4 MiB) */
+  maxWebSocketBufferedBytes?: number
   logger?: Logger
 }
 
@@ -64,6 +68,8 @@ export interface RpcServer {
   readonly address: string
   /** from now on only `token` is accepted (requests already admitted go on) */
   setToken(token: string): void
+  /** open WebSockets, and the subscriptions they hold */
+  webSocketStats(): { sockets: number, subscriptions: number }
   close(): Promise<void>
 }
 
@@ -118,21 +124,27 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
   server.requestTimeout = 0
   server.timeout = 120_000
 
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> => {
+  const authorized = (header: string): boolean => {
+    const auth = Buffer.from(header)
+    return auth.length === expectedAuth.length && timingSafeEqual(auth, expectedAuth)
+  }
+
+  /** Why a request is refused before anything else (Host, Origin, token), or undefined when it passes. */
+  const guard = (req: http.IncomingMessage, options: { tokenOptional?: boolean } = {}): { status: number, text: string } | undefined => {
     const hostHeader = (req.headers.host ?? '').toLowerCase()
-    if (!allowedHosts.has(hostHeader)) {
-      refuse(req, res, 403, `Forbidden: Host "${hostHeader}" is not this RPC server`)
-      return
-    }
+    if (!allowedHosts.has(hostHeader)) return { status: 403, text: `Forbidden: Host "${hostHeader}" is not this RPC server` }
     const origin = req.headers.origin
-    if (origin != null && !isOwnOrigin(origin, allowedHosts)) {
-      refuse(req, res, 403, `Forbidden: requests from origin "${origin}" are not allowed`)
-      return
-    }
-    const auth = Buffer.from(req.headers.authorization ?? '')
-    if (auth.length !== expectedAuth.length || !timingSafeEqual(auth, expectedAuth)) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="shoal"')
-      refuse(req, res, 401, 'Unauthorized: send "Authorization: Bearer <token>" with the token from <repo>/rpc.token')
+    if (origin != null && !isOwnOrigin(origin, allowedHosts)) return { status: 403, text: `Forbidden: requests from origin "${origin}" are not allowed` }
+    if (options.tokenOptional === true && req.headers.authorization == null) return undefined
+    if (!authorized(req.headers.authorization ?? '')) return { status: 401, text: 'Unauthorized: send "Authorization: Bearer <token>" with the token from <repo>/rpc.token' }
+    return undefined
+  }
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> => {
+    const refused = guard(req)
+    if (refused != null) {
+      if (refused.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="shoal"')
+      refuse(req, res, refused.status, refused.text)
       return
     }
     const url = new URL(req.url ?? '/', 'http://localhost')
@@ -160,6 +172,32 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
     res.once('finish', () => { limits.closeSoon(socket) })
     sendText(res, status, text)
   }
+
+  // WebSocket JSON-RPC on /rpc: the same checks, except that the token may
+  // also come as the first message (rpc.auth) instead of the header
+  const webSockets = webSocketRpc({
+    methods: init.methods,
+    checkToken: (token) => authorized(`Bearer ${token}`),
+    maxMessageBytes: maxBody,
+    maxBufferedBytes: init.maxWebSocketBufferedBytes,
+    authTimeoutMs: limits.readTimeoutMs,
+    log
+  })
+  server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    limits.onUpgrade(socket)
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    const refused = guard(req, { tokenOptional: true }) ??
+      (path === '/rpc' ? undefined : { status: 404, text: `Not found: ${path} (WebSockets connect to /rpc)` })
+    if (refused != null) {
+      const text = refused.text + '\n'
+      socket.write(`HTTP/1.1 ${refused.status} ${http.STATUS_CODES[refused.status] ?? ''}\r\nConnection: close\r\n` +
+        `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+        (refused.status === 401 ? 'WWW-Authenticate: Bearer realm="shoal"\r\n' : '') + `\r\n${text}`)
+      limits.closeSoon(socket)
+      return
+    }
+    webSockets.accept(req, socket, head, { authenticated: req.headers.authorization != null })
+  })
 
   const rpcRoute: HttpRoute = {
     method: 'POST',
@@ -214,8 +252,10 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
   return {
     address,
     setToken: (token) => { expectedAuth = Buffer.from(`Bearer ${token}`) },
+    webSocketStats: () => webSockets.stats(),
     close: async () => {
       for (const c of inflight) c.abort()
+      await webSockets.close()
       await new Promise<void>(resolve => {
         server.close(() => { resolve() })
         server.closeAllConnections()
