@@ -41,12 +41,12 @@
  * between input buffers and before each write, and passed to the sink; a
  * source that waits for bytes should watch the same signal.
  */
-import type { ProgressEvent } from 'progress-events'
 import { importer, type ImportCandidate, type ImporterOptions, type WritableStorage } from 'ipfs-unixfs-importer'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
+import type { ProgressEvent } from 'progress-events'
 import { AbortedError, InvalidArgumentError } from '../errors.ts'
 import { createChunker, DEFAULT_CHUNKER, parseChunker, type ChunkerSpec } from './chunker.ts'
 import { concatBytes } from './fastcdc.ts'

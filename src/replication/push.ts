@@ -8,9 +8,9 @@
  * report counts the confirmed replicas of every block (self counts when it is
  * in the set).
  */
-import type { ProgressEvent } from 'progress-events'
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import type { ProgressEvent } from 'progress-events'
 import { AbortedError, PeerRefusedError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'

@@ -26,12 +26,12 @@
  * wrote or deduplicated against before that add pinned it. Sessions nest
  * (a pin inside a session does not take the lock again).
  */
-import type { ProgressEvent } from 'progress-events'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { CID } from 'multiformats/cid'
 import { code as RAW_CODE } from 'multiformats/codecs/raw'
+import type { ProgressEvent } from 'progress-events'
 import { childLinks, multihashKey } from '../content/blocks.ts'
 import { walkStructure } from '../content/dag.ts'
 import { AbortedError, BlockNotFoundError, CorruptBlockError, InvalidArgumentError, NotPinnedError, StorageFullError } from '../errors.ts'
