@@ -19,6 +19,14 @@ import { createRequire, isBuiltin } from 'node:module'
 import path from 'node:path'
 import { build } from 'esbuild'
 
+/**
+ * Native addons that a dependency only tries (`require` inside try/catch,
+ * with a JavaScript fallback): ws's bufferutil and utf-8-validate. They are
+ * not installed, so they stay external; in the executable the require fails
+ * and ws uses its own code.
+ */
+const OPTIONAL_ADDONS = new Set(['bufferutil', 'utf-8-validate'])
+
 const NODE_MAJOR = 24
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
 
@@ -112,7 +120,7 @@ async function bundleCli (node: string): Promise<void> {
   for (const out of Object.values(result.metafile.outputs)) {
     for (const imp of out.imports) if (imp.external) externals.add(imp.path)
   }
-  const foreign = [...externals].filter(p => !isBuiltin(p))
+  const foreign = [...externals].filter(p => !isBuiltin(p) && !OPTIONAL_ADDONS.has(p))
   if (foreign.length > 0) throw new BuildError(`the bundle leaves non-builtin imports external: ${foreign.join(', ')}`)
   const { size } = await fs.stat(bundle)
   const inputs = Object.keys(result.metafile.inputs).length
