@@ -1,12 +1,15 @@
 /**
- * The node's settings: embedded defaults, the config file that holds them
- * (written on first start so users can see and edit them), and validation.
+ * The node's settings: the schema (every key's type, bounds, default and
+ * meaning, in zod), the config file that holds them (written on first start
+ * so users can see and edit them), and validation in shoal's words.
+ * docs/config.md is generated from the schema (scripts/config-docs.ts).
  * A leaf module: the CLI reads it to find the daemon, the node to start.
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
+import { z } from 'zod'
 import { ConfigError, InvalidArgumentError } from './errors.ts'
 import { readFileIfExists, writeFileAtomic } from './platform/files.ts'
 
@@ -14,81 +17,6 @@ export const DHT_PROTOCOL = '/shoal/kad/1.0.0'
 export const DEFAULT_P2P_PORT = 4710
 export const DEFAULT_RPC_PORT = 4711
 export const DEFAULT_GATEWAY_PORT = 4712
-
-export interface ShoalConfig {
-  /** p2p listen multiaddrs */
-  listen: string[]
-  /** RPC address, host:port */
-  rpc: string
-  /** keep rpc.token across restarts (for apps that read it once); false: a new token at every start. `shoal token rotate` replaces it either way */
-  rpcTokenStable: boolean
-  /** extra Host header values the RPC port accepts (for a port mapped into a container) */
-  rpcAllowedHosts: string[]
-  /** multiaddrs with /p2p/ of peers to join at start */
-  bootstrap: string[]
-  /** find peers on the local network with mDNS */
-  mdns: boolean
-  /** replica set size of every block and name, self included (k) */
-  replicas: number
-  /** confirmed copies every write (add, name write) needs, never lowered: a write short of it fails (default: a majority of replicas) */
-  quorum: number
-  /** a peer protocol stream (block exchange, name sync) with nothing in flight is closed after this long, ms */
-  streamIdleTimeoutMs: number
-  /** this node closes its own pooled streams to a peer after this long unused, ms (keep it below streamIdleTimeoutMs) */
-  sessionIdleTimeoutMs: number
-  /** a storage node that left is replaced (its blocks copied to others) after this long, s */
-  repairGraceSeconds: number
-  /** anti-entropy with every neighbour this often, s */
-  antiEntropyIntervalSeconds: number
-  /** repair and anti-entropy traffic at most this many bytes per second */
-  repairBytesPerSecond: number
-  /** scrub re-verifies every stored block once in this long, hours (0: no scrub) */
-  scrubPeriodHours: number
-  /** peer ids allowed to connect (empty: every node that has the swarm key, or anyone without one) */
-  allowPeers: string[]
-  /** name prefixes (ending in "/") and the peer ids that alone may write under them; elsewhere any member may */
-  nameOwners: Record<string, string[]>
-  /** most bytes of blocks this node stores (0: no limit but the disk); beyond it adds and pushes fail with ERR_STORAGE_FULL */
-  storageMax: number
-  /** most connections open on the RPC port at once; more are closed at once */
-  rpcMaxConnections: number
-  /** an RPC request's headers must arrive within this long, and its body must send at least 1 KiB in every such period, s */
-  rpcReadTimeoutSeconds: number
-  /** most libp2p connections (peers) at once */
-  maxConnections: number
-  /** the HTTP gateway's address, HOST:PORT (read-only: trustless blocks and CARs, files, listings); null: off. `true` in the file means 127.0.0.1:4712 */
-  gateway: string | null
-  /** serve stored blocks over bitswap (/ipfs/bitswap/1.2.0) to IPFS nodes that connect (Kubo, Helia) */
-  bitswap: boolean
-  /** how blocks are kept on disk: packed (segment files, the default) or flat (one file per block); a repo in the other layout is moved at start */
-  blockstore: 'packed' | 'flat'
-}
-
-export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze({
-  listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`],
-  rpc: `127.0.0.1:${DEFAULT_RPC_PORT}`,
-  rpcTokenStable: false,
-  rpcAllowedHosts: [],
-  bootstrap: [],
-  mdns: true,
-  replicas: 3,
-  quorum: 2,
-  streamIdleTimeoutMs: 30_000,
-  sessionIdleTimeoutMs: 20_000,
-  repairGraceSeconds: 300,
-  antiEntropyIntervalSeconds: 60,
-  repairBytesPerSecond: 50_000_000,
-  scrubPeriodHours: 168,
-  allowPeers: [],
-  nameOwners: {},
-  storageMax: 0,
-  rpcMaxConnections: 256,
-  rpcReadTimeoutSeconds: 10,
-  maxConnections: 300,
-  gateway: null,
-  bitswap: true,
-  blockstore: 'packed'
-})
 
 /** The default write quorum for k replicas: a majority (k=3: 2). */
 export function majority (k: number): number {
@@ -100,12 +28,12 @@ export interface HostPort {
   port: number
 }
 
-/** `127.0.0.1:4711`, `[::1]:4711`, `localhost:0`; port 0 means any free port. */
-export function parseHostPort (value: string): HostPort {
+/** `127.0.0.1:4711`, `[::1]:4711`, `localhost:0`; port 0 means any free port. `what` names the value in the error. */
+export function parseHostPort (value: string, what = 'address'): HostPort {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim())
   const port = match == null ? NaN : Number(match[3])
   if (match == null || port > 65535) {
-    throw new InvalidArgumentError(`Invalid address "${value}": expected HOST:PORT, e.g. 127.0.0.1:${DEFAULT_RPC_PORT}`)
+    throw new InvalidArgumentError(`Invalid ${what} "${value}": expected HOST:PORT, e.g. 127.0.0.1:${DEFAULT_RPC_PORT}`)
   }
   return { host: match[1] ?? match[2], port }
 }
@@ -150,136 +78,193 @@ export function isPeerId (text: string): boolean {
   }
 }
 
-/** Validate a parsed config file, filling in defaults for absent keys. */
-export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
-  if (typeof input !== 'object' || input == null || Array.isArray(input)) {
-    throw new ConfigError(`Invalid ${source}: expected a JSON object`)
-  }
-  const raw = input as Record<string, unknown>
-  const known = new Set(Object.keys(DEFAULT_CONFIG))
-  for (const key of Object.keys(raw)) {
-    if (!known.has(key)) throw new ConfigError(`Invalid ${source}: unknown key "${key}"`)
-  }
-  const strings = (key: keyof ShoalConfig): string[] => {
-    const value = raw[key] ?? DEFAULT_CONFIG[key]
-    if (!Array.isArray(value) || value.some(v => typeof v !== 'string')) {
-      throw new ConfigError(`Invalid ${source}: "${key}" must be a list of strings`)
-    }
-    return [...value] as string[]
-  }
-  const wrap = <T>(fn: () => T): T => {
+/**
+ * A check whose error is a whole sentence that names what it checks (an
+ * address's own error, with an example); other errors are phrases that the
+ * key's name is put in front of ("must be true or false").
+ */
+function sentenceCheck<T> (check: (value: T) => unknown): (value: T, ctx: z.core.$RefinementCtx<T>) => void {
+  return (value, ctx) => {
     try {
-      return fn()
+      check(value)
     } catch (err) {
-      throw new ConfigError(`Invalid ${source}: ${(err as Error).message}`, { cause: err })
+      if (!(err instanceof InvalidArgumentError)) throw err
+      ctx.addIssue({ code: 'custom', message: err.message, input: value, params: { sentence: true } })
     }
   }
-  const listen = strings('listen').map(a => wrap(() => validateMultiaddr(a, 'listen address')))
-  const bootstrap = strings('bootstrap').map(a => wrap(() => validateMultiaddr(a, 'bootstrap address', true)))
-  const rpc = raw.rpc ?? DEFAULT_CONFIG.rpc
-  if (typeof rpc !== 'string') throw new ConfigError(`Invalid ${source}: "rpc" must be a string HOST:PORT`)
-  wrap(() => parseHostPort(rpc))
-  const flag = (key: 'mdns' | 'rpcTokenStable' | 'bitswap'): boolean => {
-    const value = raw[key] ?? DEFAULT_CONFIG[key]
-    if (typeof value !== 'boolean') throw new ConfigError(`Invalid ${source}: "${key}" must be true or false`)
-    return value
-  }
-  const count = (key: 'replicas' | 'quorum', fallback: number): number => {
-    const value = raw[key] ?? fallback
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 64) {
-      throw new ConfigError(`Invalid ${source}: "${key}" must be a whole number from 1 to 64`)
+}
+
+const flag = (): z.ZodBoolean => z.boolean({ error: 'must be true or false' })
+
+/**
+ * A list of strings, each passing `check` (which throws InvalidArgumentError)
+ * when given; `format` names what each string is in docs/config.md.
+ */
+function strings (check?: (value: string) => unknown, format?: string): z.ZodArray<z.ZodString> {
+  const error = 'must be a list of strings'
+  const item = check == null ? z.string({ error }) : z.string({ error }).superRefine(sentenceCheck(check))
+  return z.array(format == null ? item : item.meta({ format }), { error })
+}
+
+/** A number from `min` to `max`; `whole`: an integer; `unit` is said in the error ("of milliseconds"). */
+function numberIn (min: number, max: number, options: { whole?: boolean, unit?: string } = {}): z.ZodNumber {
+  const error = `must be a ${options.whole === true ? 'whole ' : ''}number${options.unit != null ? ` ${options.unit}` : ''} from ${min} to ${max}`
+  const n = z.number({ error })
+  return (options.whole === true ? n.int({ error }) : n).min(min, { error }).max(max, { error })
+}
+
+const hostPort = (what: string): z.ZodString =>
+  z.string({ error: 'must be a string HOST:PORT' }).superRefine(sentenceCheck(v => parseHostPort(v, what))).meta({ format: 'HOST:PORT' })
+
+const PEER_IDS = 'must be a list of peer ids (e.g. "12D3KooW...")'
+const peerIds = (error = PEER_IDS): z.ZodArray<z.ZodString> =>
+  z.array(z.string({ error }).refine(isPeerId, { error }).meta({ format: 'peer-id' }), { error })
+
+const NAME_OWNERS = 'must be an object of name prefixes to lists of peer ids, e.g. {"/team/": ["12D3KooW..."]}'
+
+/** Every key of config.json: type, bounds, default and what it means. */
+const configShape = {
+  listen: strings(a => validateMultiaddr(a, 'listen address'), 'multiaddr').default([`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`])
+    .meta({ description: 'the addresses this node listens on for peers: TCP multiaddrs' }),
+  rpc: hostPort('rpc address').default(`127.0.0.1:${DEFAULT_RPC_PORT}`)
+    .meta({ description: 'the RPC port\'s address, HOST:PORT (port 0: any free port; the address bound is written to api.json)' }),
+  rpcTokenStable: flag().default(false)
+    .meta({ description: 'keep rpc.token across restarts (for apps that read it once); false: a new token at every start. `shoal token rotate` replaces it either way' }),
+  rpcAllowedHosts: strings().default([])
+    .meta({ description: 'extra Host header values the RPC port accepts (for a port mapped into a container)' }),
+  bootstrap: strings(a => validateMultiaddr(a, 'bootstrap address', true), 'multiaddr').default([])
+    .meta({ description: 'peers to join at start: multiaddrs ending in /p2p/PEER_ID' }),
+  mdns: flag().default(true)
+    .meta({ description: 'find peers on the local network with mDNS' }),
+  replicas: numberIn(1, 64, { whole: true }).default(3)
+    .meta({ description: 'replica set size of every block and name, self included (k)' }),
+  quorum: numberIn(1, 64, { whole: true }).optional()
+    .meta({ description: 'confirmed copies every write (add, name write) needs, never lowered: a write short of it fails. At most `replicas`', 'x-default': 'a majority of `replicas` (2 of 3)' }),
+  streamIdleTimeoutMs: numberIn(100, 86_400_000, { whole: true, unit: 'of milliseconds' }).default(30_000)
+    .meta({ description: 'a peer protocol stream (block exchange, name sync) with nothing in flight is closed after this long, ms' }),
+  sessionIdleTimeoutMs: numberIn(100, 86_400_000, { whole: true, unit: 'of milliseconds' }).default(20_000)
+    .meta({ description: 'this node closes its own pooled streams to a peer after this long unused, ms (keep it below streamIdleTimeoutMs)' }),
+  repairGraceSeconds: numberIn(0, 30 * 86_400).default(300)
+    .meta({ description: 'a storage node that left is replaced (its blocks copied to others) after this long, s' }),
+  antiEntropyIntervalSeconds: numberIn(0.1, 86_400).default(60)
+    .meta({ description: 'anti-entropy with every neighbour this often, s' }),
+  repairBytesPerSecond: numberIn(1024, 1e12).default(50_000_000)
+    .meta({ description: 'repair and anti-entropy traffic at most this many bytes per second' }),
+  scrubPeriodHours: numberIn(0, 24 * 365).default(168)
+    .meta({ description: 'scrub re-verifies every stored block once in this long, hours (0: no scrub)' }),
+  allowPeers: peerIds().default([])
+    .meta({ description: 'peer ids allowed to connect (empty: every node that has the swarm key, or anyone without one)' }),
+  nameOwners: z.record(
+    z.string().superRefine(sentenceCheck((prefix: string) => {
+      if (!prefix.startsWith('/') || !prefix.endsWith('/')) throw new InvalidArgumentError(`the "nameOwners" prefix "${prefix}" must start and end with "/" (e.g. "/team/")`)
+    })).meta({ format: 'name-prefix' }),
+    peerIds(NAME_OWNERS),
+    { error: NAME_OWNERS }
+  ).default({})
+    .meta({ description: 'name prefixes (ending in "/") and the peer ids that alone may write under them; elsewhere any member may' }),
+  storageMax: numberIn(0, 2 ** 53).default(0).transform(Math.floor)
+    .meta({ description: 'most bytes of blocks this node stores (0: no limit but the disk); beyond it adds and pushes fail with ERR_STORAGE_FULL' }),
+  rpcMaxConnections: numberIn(1, 100_000).default(256).transform(Math.floor)
+    .meta({ description: 'most connections open on the RPC port at once; more are closed at once' }),
+  rpcReadTimeoutSeconds: numberIn(0.1, 3600).default(10)
+    .meta({ description: 'an RPC request\'s headers must arrive within this long, and its body must send at least 1 KiB in every such period, s' }),
+  maxConnections: numberIn(1, 100_000).default(300).transform(Math.floor)
+    .meta({ description: 'most libp2p connections (peers) at once' }),
+  gateway: z.union([z.null(), z.boolean(), hostPort('gateway address')], { error: `must be null (off), true (127.0.0.1:${DEFAULT_GATEWAY_PORT}) or a string HOST:PORT` })
+    .default(null)
+    .transform(v => v === true ? `127.0.0.1:${DEFAULT_GATEWAY_PORT}` : v === false ? null : v)
+    .meta({ description: `the HTTP gateway's address, HOST:PORT (read-only: trustless blocks and CARs, files, listings); null or false: off; true: 127.0.0.1:${DEFAULT_GATEWAY_PORT}` }),
+  bitswap: flag().default(true)
+    .meta({ description: 'serve stored blocks over bitswap (/ipfs/bitswap/1.2.0) to IPFS nodes that connect (Kubo, Helia)' }),
+  blockstore: z.enum(['packed', 'flat'], { error: 'must be "packed" or "flat"' }).default('packed')
+    .meta({ description: 'how blocks are kept on disk: packed (segment files, the default) or flat (one file per block); a repo in the other layout is moved at start' })
+}
+
+/**
+ * config.json: absent keys take the default; unknown keys are refused (a
+ * misspelt key would otherwise be silently ignored). `quorum` defaults to a
+ * majority of `replicas` and must not exceed it.
+ */
+export const configSchema = z.strictObject(configShape, { error: issue => issue.code === 'invalid_type' ? 'expected a JSON object' : undefined })
+  .transform((config, ctx) => {
+    const quorum = config.quorum ?? majority(config.replicas)
+    if (quorum > config.replicas) {
+      ctx.addIssue({ code: 'custom', path: ['quorum'], input: quorum, params: { sentence: true }, message: `a "quorum" of ${quorum} can never be met with ${config.replicas} "replicas"` })
+      return z.NEVER
     }
-    return value
+    // (the keys in the schema's order, quorum after replicas, as in the file written at first start)
+    const ordered = Object.fromEntries(Object.keys(configShape).map(key => [key, key === 'quorum' ? quorum : config[key as keyof typeof config]]))
+    return ordered as typeof config & { quorum: number }
+  })
+
+/** The node's settings, as the daemon uses them (defaults filled in). */
+export type ShoalConfig = z.output<typeof configSchema>
+
+/** The keys config.json may hold, in the schema's order. */
+export const CONFIG_KEYS = Object.keys(configShape) as Array<keyof ShoalConfig>
+
+export const DEFAULT_CONFIG: Readonly<ShoalConfig> = Object.freeze(configSchema.parse({}))
+
+/** Every problem zod found, on one line in shoal's words: the key, then what it must be. */
+function describeIssues (issues: readonly z.core.$ZodIssue[]): string {
+  const describe = (issue: z.core.$ZodIssue): string => {
+    if (issue.code === 'unrecognized_keys') return issue.keys.map(k => `unknown key "${k}"`).join(', ')
+    // a record's key: its own check said what is wrong
+    if (issue.code === 'invalid_key' && issue.issues[0] != null) return describe({ ...issue.issues[0], path: issue.path } as z.core.$ZodIssue)
+    const key = issue.path[0]
+    if ((issue.code === 'custom' && issue.params?.sentence === true) || key == null) return issue.message
+    return `"${String(key)}" ${issue.message}`
   }
-  const replicas = count('replicas', DEFAULT_CONFIG.replicas)
-  const quorum = count('quorum', majority(replicas))
-  if (quorum > replicas) throw new ConfigError(`Invalid ${source}: a "quorum" of ${quorum} can never be met with ${replicas} "replicas"`)
-  const number = (key: 'repairGraceSeconds' | 'antiEntropyIntervalSeconds' | 'repairBytesPerSecond' | 'scrubPeriodHours' | 'storageMax' | 'rpcMaxConnections' | 'rpcReadTimeoutSeconds' | 'maxConnections', min: number, max: number): number => {
-    const value = raw[key] ?? DEFAULT_CONFIG[key]
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      throw new ConfigError(`Invalid ${source}: "${key}" must be a number from ${min} to ${max}`)
-    }
-    return value
+  // a misspelt key first: it is the likeliest cause of the rest
+  const sorted = [...issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'))
+  return sorted.map(describe).join('; ')
+}
+
+/** Check a parsed config: the settings (absent keys take their default), or what is wrong in shoal's words. */
+export function checkConfig (input: unknown): { config: ShoalConfig, problem?: undefined } | { problem: string } {
+  const result = configSchema.safeParse(input)
+  return result.success ? { config: result.data } : { problem: describeIssues(result.error.issues) }
+}
+
+/** Validate a parsed config file, filling in defaults for absent keys. `source` names it in the error. */
+export function parseConfig (input: unknown, source = 'config'): ShoalConfig {
+  const checked = checkConfig(input)
+  if (checked.problem != null) throw new ConfigError(`Invalid ${source}: ${checked.problem}`)
+  return checked.config
+}
+
+/** What config.json holds as written, a JSON object not checked yet (absent keys stay absent); undefined when there is no file. */
+export async function readConfigFile (file: string): Promise<Record<string, unknown> | undefined> {
+  const raw = await readFileIfExists(file)
+  if (raw == null) return undefined
+  let input: unknown
+  try {
+    input = JSON.parse(raw.toString('utf8'))
+  } catch (err) {
+    throw new ConfigError(`Invalid config file "${file}": ${(err as Error).message}`)
   }
-  const millis = (key: 'streamIdleTimeoutMs' | 'sessionIdleTimeoutMs'): number => {
-    const value = raw[key] ?? DEFAULT_CONFIG[key]
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 100 || value > 86_400_000) {
-      throw new ConfigError(`Invalid ${source}: "${key}" must be a whole number of milliseconds from 100 to 86400000`)
-    }
-    return value
-  }
-  const peerIds = (value: unknown, what: string): string[] => {
-    if (!Array.isArray(value) || value.some(v => typeof v !== 'string' || !isPeerId(v))) {
-      throw new ConfigError(`Invalid ${source}: ${what} must be a list of peer ids (e.g. "12D3KooW...")`)
-    }
-    return [...value] as string[]
-  }
-  const allowPeers = peerIds(raw.allowPeers ?? DEFAULT_CONFIG.allowPeers, '"allowPeers"')
-  const ownersRaw = raw.nameOwners ?? DEFAULT_CONFIG.nameOwners
-  if (typeof ownersRaw !== 'object' || ownersRaw == null || Array.isArray(ownersRaw)) {
-    throw new ConfigError(`Invalid ${source}: "nameOwners" must be an object of name prefixes to lists of peer ids, e.g. {"/team/": ["12D3KooW..."]}`)
-  }
-  const nameOwners: Record<string, string[]> = {}
-  for (const [prefix, owners] of Object.entries(ownersRaw)) {
-    if (!prefix.startsWith('/') || !prefix.endsWith('/')) throw new ConfigError(`Invalid ${source}: the "nameOwners" prefix "${prefix}" must start and end with "/" (e.g. "/team/")`)
-    nameOwners[prefix] = peerIds(owners, `the owners of "${prefix}" in "nameOwners"`)
-  }
-  const gatewayRaw = raw.gateway ?? DEFAULT_CONFIG.gateway
-  const gateway = gatewayRaw === true ? `127.0.0.1:${DEFAULT_GATEWAY_PORT}` : gatewayRaw === false ? null : gatewayRaw
-  if (gateway != null && typeof gateway !== 'string') throw new ConfigError(`Invalid ${source}: "gateway" must be null (off), true (127.0.0.1:${DEFAULT_GATEWAY_PORT}) or a string HOST:PORT`)
-  if (gateway != null) wrap(() => parseHostPort(gateway))
-  const blockstore = raw.blockstore ?? DEFAULT_CONFIG.blockstore
-  if (blockstore !== 'packed' && blockstore !== 'flat') throw new ConfigError(`Invalid ${source}: "blockstore" must be "packed" or "flat"`)
-  return {
-    listen,
-    rpc,
-    rpcTokenStable: flag('rpcTokenStable'),
-    rpcAllowedHosts: strings('rpcAllowedHosts'),
-    bootstrap,
-    mdns: flag('mdns'),
-    replicas,
-    quorum,
-    streamIdleTimeoutMs: millis('streamIdleTimeoutMs'),
-    sessionIdleTimeoutMs: millis('sessionIdleTimeoutMs'),
-    repairGraceSeconds: number('repairGraceSeconds', 0, 30 * 86_400),
-    antiEntropyIntervalSeconds: number('antiEntropyIntervalSeconds', 0.1, 86_400),
-    repairBytesPerSecond: number('repairBytesPerSecond', 1024, 1e12),
-    scrubPeriodHours: number('scrubPeriodHours', 0, 24 * 365),
-    allowPeers,
-    nameOwners,
-    storageMax: Math.floor(number('storageMax', 0, 2 ** 53)),
-    rpcMaxConnections: Math.floor(number('rpcMaxConnections', 1, 100_000)),
-    rpcReadTimeoutSeconds: number('rpcReadTimeoutSeconds', 0.1, 3600),
-    maxConnections: Math.floor(number('maxConnections', 1, 100_000)),
-    gateway,
-    bitswap: flag('bitswap'),
-    blockstore
-  }
+  if (typeof input !== 'object' || input == null || Array.isArray(input)) throw new ConfigError(`Invalid config file "${file}": expected a JSON object`)
+  return input as Record<string, unknown>
+}
+
+/**
+ * Write `input` as the config file, as given (absent keys stay absent), once
+ * it passes the schema: written aside, fsynced and renamed, mode 0600.
+ */
+export async function writeConfigFile (file: string, input: Record<string, unknown>): Promise<ShoalConfig> {
+  const config = parseConfig(input)
+  await writeFileAtomic(file, JSON.stringify(input, null, 2) + '\n', 0o600)
+  return config
 }
 
 /** Read the config file, or write the embedded defaults there if it does not exist yet. */
 export async function loadOrCreateConfig (file: string): Promise<{ config: ShoalConfig, created: boolean }> {
-  const raw = await readFileIfExists(file)
-  if (raw == null) {
-    const config = parseConfig({ ...DEFAULT_CONFIG })
-    await writeFileAtomic(file, JSON.stringify(config, null, 2) + '\n', 0o600)
-    return { config, created: true }
-  }
-  return { config: parseConfigText(raw.toString('utf8'), file), created: false }
+  const input = await readConfigFile(file)
+  if (input === undefined) return { config: await writeConfigFile(file, { ...DEFAULT_CONFIG }), created: true }
+  return { config: parseConfig(input, `config file "${file}"`), created: false }
 }
 
 /** Read the config file if there is one (the CLI must not create it). */
 export async function readConfig (file: string): Promise<ShoalConfig> {
-  const raw = await readFileIfExists(file)
-  return raw == null ? parseConfig({ ...DEFAULT_CONFIG }) : parseConfigText(raw.toString('utf8'), file)
-}
-
-function parseConfigText (text: string, file: string): ShoalConfig {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch (err) {
-    throw new ConfigError(`Invalid config file "${file}": ${(err as Error).message}`)
-  }
-  return parseConfig(parsed, `config file "${file}"`)
+  return parseConfig(await readConfigFile(file) ?? {}, `config file "${file}"`)
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { DEFAULT_CONFIG, formatHostPort, loadOrCreateConfig, parseConfig, parseHostPort, readConfig } from '../src/config.ts'
+import { checkConfig, CONFIG_KEYS, DEFAULT_CONFIG, formatHostPort, loadOrCreateConfig, parseConfig, parseHostPort, readConfig, writeConfigFile } from '../src/config.ts'
 import { ConfigError, InvalidArgumentError } from '../src/errors.ts'
 import { tempDir } from './helpers/tmp.ts'
 
@@ -62,7 +62,56 @@ describe('config', () => {
       assert.equal(parseConfig({ gateway: true }).gateway, '127.0.0.1:4712')
       assert.equal(parseConfig({ gateway: '0.0.0.0:8080' }).gateway, '0.0.0.0:8080')
       assert.throws(() => parseConfig({ gateway: 8080 }), /"gateway" must be null \(off\), true/)
-      assert.throws(() => parseConfig({ gateway: 'nowhere' }), /Invalid address "nowhere"/)
+      assert.throws(() => parseConfig({ gateway: 'nowhere' }), /Invalid gateway address "nowhere": expected HOST:PORT/)
+    })
+
+    it('says for each kind of bad value which key it is and what the key takes', () => {
+      const PEER = '12D3KooWJQCN6q6kEKQogNnXKiikDUg4iaUtuohDqmgj37ai5Yeg'
+      const cases: Array<[Record<string, unknown>, RegExp]> = [
+        [{ bitswap: 1 }, /"bitswap" must be true or false$/],
+        [{ mdns: null }, /"mdns" must be true or false/], // null is not "the default": only gateway takes null
+        [{ rpcAllowedHosts: ['a', 2] }, /"rpcAllowedHosts" must be a list of strings/],
+        [{ replicas: 0 }, /"replicas" must be a whole number from 1 to 64/],
+        [{ replicas: 65 }, /"replicas" must be a whole number from 1 to 64/],
+        [{ quorum: 2.5 }, /"quorum" must be a whole number from 1 to 64/],
+        [{ repairBytesPerSecond: 1000 }, /"repairBytesPerSecond" must be a number from 1024 to 1000000000000/],
+        [{ antiEntropyIntervalSeconds: '60' }, /"antiEntropyIntervalSeconds" must be a number from 0.1 to 86400/],
+        [{ scrubPeriodHours: -1 }, /"scrubPeriodHours" must be a number from 0 to 8760/],
+        [{ blockstore: 'zip' }, /"blockstore" must be "packed" or "flat"/],
+        [{ rpc: 4711 }, /"rpc" must be a string HOST:PORT/],
+        [{ rpc: 'localhost' }, /Invalid rpc address "localhost": expected HOST:PORT/],
+        [{ listen: ['/ip4/127.0.0.1/udp/1'] }, /Invalid listen address "\/ip4\/127.0.0.1\/udp\/1": shoal connects over TCP/],
+        [{ bootstrap: ['/ip4/127.0.0.1/tcp/1/p2p/nobody'] }, /Invalid bootstrap address .*"nobody" is not a peer id/],
+        [{ allowPeers: [PEER, 'nobody'] }, /"allowPeers" must be a list of peer ids/],
+        [{ nameOwners: { team: [PEER] } }, /the "nameOwners" prefix "team" must start and end with "\/"/],
+        [{ nameOwners: { '/team/': ['nobody'] } }, /"nameOwners" must be an object of name prefixes to lists of peer ids/],
+        [{ nameOwners: ['/team/'] }, /"nameOwners" must be an object of name prefixes to lists of peer ids/]
+      ]
+      for (const [input, expected] of cases) {
+        assert.throws(() => parseConfig(input), (err: Error) => err instanceof ConfigError && err.code === 'ERR_CONFIG' && expected.test(err.message) && !err.message.includes('\n'), JSON.stringify(input))
+        // the same words without an exception, for a caller that explains them itself (shoal config set)
+        assert.match(checkConfig(input).problem ?? '', expected)
+      }
+      assert.throws(() => parseConfig({ bitswap: 1 }, 'config file "x.json"'), { name: 'ConfigError', message: 'Invalid config file "x.json": "bitswap" must be true or false' })
+      const PEER_OK = parseConfig({ allowPeers: [PEER], nameOwners: { '/team/': [PEER] }, bootstrap: [`/ip4/127.0.0.1/tcp/1/p2p/${PEER}`] })
+      assert.deepEqual(PEER_OK.nameOwners, { '/team/': [PEER] })
+    })
+
+    it('names every problem on one line, a misspelt key first', () => {
+      const { problem } = checkConfig({ replicas: 'three', mdns: 'no', lisen: [] })
+      assert.equal(problem, 'unknown key "lisen"; "mdns" must be true or false; "replicas" must be a whole number from 1 to 64')
+    })
+
+    it('has a default for every key but the quorum, which follows the replicas', () => {
+      assert.deepEqual(Object.keys(DEFAULT_CONFIG), CONFIG_KEYS)
+      assert.equal(CONFIG_KEYS.length, 23)
+      for (const key of CONFIG_KEYS) assert.notEqual(DEFAULT_CONFIG[key], undefined, key)
+      assert.ok(Object.isFrozen(DEFAULT_CONFIG))
+      // a fresh copy at every parse: changing one config does not change the defaults
+      parseConfig({}).listen.push('/ip4/127.0.0.1/tcp/1')
+      assert.deepEqual(DEFAULT_CONFIG.listen, ['/ip4/0.0.0.0/tcp/4710'])
+      // whole counts of bytes and connections, as before
+      assert.deepEqual([parseConfig({ storageMax: 1e9 + 0.5 }).storageMax, parseConfig({ maxConnections: 10.9 }).maxConnections], [1e9, 10])
     })
 
     it('takes the stream idle timeouts in milliseconds, within bounds', () => {
@@ -85,6 +134,23 @@ describe('config', () => {
         const second = await loadOrCreateConfig(file)
         assert.equal(second.created, false)
         assert.equal(second.config.mdns, false)
+      } finally {
+        await cleanup()
+      }
+    })
+
+    it('writeConfigFile writes the keys given (0600) and refuses a bad config without touching the file', async () => {
+      const { dir, cleanup } = await tempDir()
+      try {
+        const file = path.join(dir, 'config.json')
+        const config = await writeConfigFile(file, { replicas: 5, gateway: true })
+        assert.deepEqual([config.quorum, config.gateway], [3, '127.0.0.1:4712'])
+        assert.deepEqual(JSON.parse(await fs.readFile(file, 'utf8')), { replicas: 5, gateway: true })
+        assert.equal((await fs.stat(file)).mode & 0o777, 0o600)
+        const before = await fs.readFile(file, 'utf8')
+        await assert.rejects(writeConfigFile(file, { replicas: 5, quorum: 6 }), /a "quorum" of 6 can never be met with 5 "replicas"/)
+        assert.equal(await fs.readFile(file, 'utf8'), before)
+        assert.deepEqual(await fs.readdir(dir), ['config.json'])
       } finally {
         await cleanup()
       }

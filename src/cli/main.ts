@@ -30,6 +30,7 @@ const COMMANDS: Record<string, { summary: string, load: () => Promise<Command> }
   name: { summary: 'mutable names: name put|get|ls|rm|conflicts|resolve', load: async () => (await import('./commands/name.ts')).nameCommand },
   gc: { summary: 'remove unpinned blocks', load: async () => (await import('./commands/gc.ts')).gcCommand },
   repo: { summary: 'repo stat', load: async () => (await import('./commands/repo.ts')).repoCommand },
+  config: { summary: 'config show|get|set|unset: the repo\'s settings (config.json)', load: async () => (await import('./commands/config.ts')).configCommand },
   token: { summary: 'token rotate: a new RPC token, the old one refused', load: async () => (await import('./commands/token.ts')).tokenCommand },
   repair: { summary: 'repair status|run: what repair keeps and moves', load: async () => (await import('./commands/repair.ts')).repairCommand },
   version: { summary: 'show shoal\'s version', load: async () => (await import('./commands/version.ts')).versionCommand }

@@ -98,7 +98,7 @@ export async function acquireRepoLock (paths: RepoPaths, pid = process.pid): Pro
         }
       }
       const holder = await readLock(paths.lock)
-      if (holder != null && holder.hostname === os.hostname() && isAlive(holder.pid) &&
+      if (holder != null && holder.hostname === os.hostname() && isProcessAlive(holder.pid) &&
         // a lock naming our own pid is ours only if this process took it; otherwise it was left by an
         // earlier process that had the same pid (in a container the daemon is always pid 1)
         (holder.pid !== pid || heldHere.has(paths.lock))) {
@@ -132,7 +132,8 @@ async function releaseLock (file: string, pid: number): Promise<void> {
   if (holder?.pid === pid) await fs.rm(file, { force: true })
 }
 
-function isAlive (pid: number): boolean {
+/** A process with this pid exists on this machine (it may belong to another user). */
+export function isProcessAlive (pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

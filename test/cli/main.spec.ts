@@ -20,7 +20,7 @@ describe('cli', () => {
     assert.match(unknown.stderr, /unknown command "frobnicate"/)
   })
 
-  for (const name of ['daemon', 'id', 'peers', 'health', 'version']) {
+  for (const name of ['daemon', 'id', 'peers', 'health', 'config', 'version']) {
     it(`${name} --help shows its usage and options`, async () => {
       const r = await runCli([name, '--help'])
       assert.equal(r.code, 0)
