@@ -24,7 +24,7 @@ import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
 import { connectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_MS } from '../rpc/connection-limits.ts'
-import { parseRange } from '../rpc/content-routes.ts'
+import { dispositionName, parseRange } from '../rpc/content-routes.ts'
 import { directoryListing } from './listing.ts'
 import { CAR_CONTENT_TYPE, contentTypeOf, MEDIA_RAW, NotAcceptable, responseFormat } from './media.ts'
 
@@ -356,11 +356,6 @@ function attachment (url: URL, fallback: string): string {
 
 function inline (name: string): string {
   return `inline; ${dispositionName(name)}`
-}
-
-function dispositionName (name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_')
-  return `filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`
 }
 
 async function collect (source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {

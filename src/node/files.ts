@@ -15,7 +15,9 @@ import type { ProgressEvent } from 'progress-events'
 import { MAX_BLOCK_BYTES, multihashKey, parseCid } from '../content/blocks.ts'
 import type { BlockSink } from '../content/blocks.ts'
 import { exportCar, readCar } from '../content/car.ts'
-import { resolvePath } from '../content/path.ts'
+import { contentPathName, parseContentPath, resolvePath } from '../content/path.ts'
+import type { ContentPath } from '../content/path.ts'
+import { exportTar } from '../content/tar.ts'
 import type { ExportCarOptions } from '../content/car.ts'
 import { depthFirst, walkDag } from '../content/dag.ts'
 import { cat, ls, statContent } from '../content/exporter.ts'
@@ -142,6 +144,12 @@ function codecName (code: number): string {
   return CODEC_NAMES[code] ?? `0x${code.toString(16)}`
 }
 
+/**
+ * What names content where Files reads it: a CID, `CID/dir/file`,
+ * `/ipfs/CID/dir/file` (content/path.ts), or such a path already parsed.
+ */
+export type ContentRef = string | ContentPath
+
 export interface FilesInit {
   store: ContentStore
   fetcher: BlockFetcher
@@ -153,6 +161,9 @@ export interface FilesInit {
 // what the byte routes need of the content layer (rpc/ reaches content/ only through node/)
 export { MAX_BLOCK_BYTES } from '../content/blocks.ts'
 export { CAR_CONTENT_TYPE, parseEntityBytes } from '../content/car.ts'
+export { contentPathFromUrl, contentPathName } from '../content/path.ts'
+export { TAR_CONTENT_TYPE } from '../content/tar.ts'
+export type { ContentPath } from '../content/path.ts'
 export type { DagScope } from '../content/car.ts'
 
 /** What an import wrote: the roots to pin, the bytes, and for a tree every entry. */
@@ -398,6 +409,7 @@ export class Files {
           chunker: options.chunker,
           rawLeaves: options.rawLeaves,
           freeInput: options.freeInput,
+          shardSplitThresholdBytes: options.shardSplitThresholdBytes,
           signal: options.signal,
           onProgress: options.onProgress
         })
@@ -419,10 +431,10 @@ export class Files {
   }
 
   /** Bytes of a file (a range of it), from here or the network, streamed in order. */
-  async * cat (cidText: string, options: { offset?: number, length?: number, signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
-    const cid = parseCid(cidText)
+  async * cat (ref: ContentRef, options: { offset?: number, length?: number, signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
     const done = this.init.replicas.userOperation()
     try {
+      const cid = await this.target(ref, options)
       yield * cat(cid, this.init.fetcher, { ...options, blockReadConcurrency: 32 })
     } finally {
       done()
@@ -430,12 +442,12 @@ export class Files {
   }
 
   /**
-   * What `cidText` is, and (unless `replicas: false`) where its replicas are.
+   * What `ref` names, and (unless `replicas: false`) where its replicas are.
    * Only the DAG's nodes are read, never its leaves, unless `prefetch` says
    * that a read of the whole file follows (cat).
    */
-  async stat (cidText: string, options: { signal?: AbortSignal, replicas?: boolean, prefetch?: boolean } = {}): Promise<ContentStat & { replicas?: ReplicaStatus }> {
-    const cid = parseCid(cidText)
+  async stat (ref: ContentRef, options: { signal?: AbortSignal, replicas?: boolean, prefetch?: boolean } = {}): Promise<ContentStat & { replicas?: ReplicaStatus }> {
+    const cid = await this.target(ref, options)
     const { fetcher } = this.init
     const prefetch = options.prefetch === true
     const stat = await statContent(cid, { get: async (c, o) => await fetcher.get(c, { ...o, prefetch }) }, options)
@@ -445,15 +457,37 @@ export class Files {
 
   /** What `path` (entry names, through directories and HAMT shards) names below `root`, from here or the network. */
   async resolve (root: CID, path: string[], options: { signal?: AbortSignal } = {}): Promise<ContentStat> {
-    const { fetcher } = this.init
-    const { cid } = await resolvePath(root, path, { get: async (c, o) => await fetcher.get(c, { ...o, prefetch: false }) }, options)
-    return await this.stat(cid.toString(), { ...options, replicas: false })
+    return await this.stat({ root, path }, { ...options, replicas: false })
   }
 
-  async ls (cidText: string, options: { signal?: AbortSignal } = {}): Promise<LsEntry[]> {
+  async ls (ref: ContentRef, options: { signal?: AbortSignal } = {}): Promise<LsEntry[]> {
     const out: LsEntry[] = []
-    for await (const entry of ls(parseCid(cidText), this.init.fetcher, options)) out.push(entry)
+    for await (const entry of ls(await this.target(ref, options), this.init.fetcher, options)) out.push(entry)
     return out
+  }
+
+  /**
+   * `ipfs get -a`: what `ref` names (a tree, a file or a symlink) as a tar
+   * archive, streamed (content/tar.ts); its top entry is named after the
+   * path's last segment, else the CID.
+   */
+  async * tar (ref: ContentRef, options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+    const p = typeof ref === 'string' ? parseContentPath(ref) : ref
+    const done = this.init.replicas.userOperation()
+    try {
+      const cid = await this.target(p, options)
+      yield * exportTar(cid, contentPathName(p), this.init.fetcher, { signal: options.signal, blockReadConcurrency: 32 })
+    } finally {
+      done()
+    }
+  }
+
+  /** The CID `ref` names: its root, or what its path names below the root (read from here or the network). */
+  private async target (ref: ContentRef, options: { signal?: AbortSignal }): Promise<CID> {
+    const { root, path } = typeof ref === 'string' ? parseContentPath(ref) : ref
+    if (path.length === 0) return root
+    const { fetcher } = this.init
+    return (await resolvePath(root, path, { get: async (c, o) => await fetcher.get(c, { ...o, prefetch: false }) }, options)).cid
   }
 
   async pin (cidText: string, options: { recursive?: boolean, signal?: AbortSignal } = {}): Promise<{ cid: string, blocks: number, bytes: number }> {

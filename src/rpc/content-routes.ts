@@ -12,7 +12,14 @@
  *                         progress=true NDJSON instead: progress events {type, detail}
  *                         (import:read, add:stored, replicate:confirmed), then one
  *                         result (that answer) or error ({message, code, details}).
- *   GET  /api/v1/cat/CID  the file's bytes; `Range: bytes=...` or ?offset=&length=.
+ *   GET  /api/v1/cat/CID[/PATH]  the file's bytes; `Range: bytes=...` or ?offset=&length=.
+ *   GET  /api/v1/get/CID[/PATH]  what the path names (a tree, a file, a symlink) as a
+ *                         tar archive (?format=tar, the default), streamed, in the
+ *                         layout `ipfs get -a` writes.
+ *
+ * PATH is entry names below the CID, each percent-encoded on its own
+ * (`a%20b/c`), through directories and HAMT shards; a missing entry is a
+ * 404 (ERR_PATH_NOT_FOUND), a malformed path (`..`, `//`, NUL) a 400.
  *
  * (CAR and block routes: block-routes.ts.)
  *
@@ -23,8 +30,8 @@ import type http from 'node:http'
 import busboy from 'busboy'
 import type { DirectoryEntryInput } from '../content/importer.ts'
 import { AbortedError, InvalidArgumentError, ShoalError } from '../errors.ts'
-import { MAX_SYMLINK_TARGET_BYTES } from '../node/files.ts'
-import type { AddOptions, Files } from '../node/files.ts'
+import { contentPathFromUrl, contentPathName, MAX_SYMLINK_TARGET_BYTES, TAR_CONTENT_TYPE } from '../node/files.ts'
+import type { AddOptions, ContentPath, Files } from '../node/files.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { HttpRoute } from './server.ts'
 
@@ -359,14 +366,13 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
     })
   }, {
     method: 'GET',
-    path: /^\/api\/v1\/cat\/([^/]+)$/,
+    path: /^\/api\/v1\/cat\/(.*)$/,
     name: '/api/v1/cat/CID',
-    handle: async (req, res, { url, match, signal }) => {
+    handle: async (req, res, { url, signal }) => {
       try {
-        const cid = decodeURIComponent(match[1])
-        const stat = await files.stat(cid, { signal, replicas: false, prefetch: true })
+        const stat = await files.stat(routeContentPath(req, '/api/v1/cat/'), { signal, replicas: false, prefetch: true })
         if (stat.type !== 'file' && stat.type !== 'raw') {
-          throw new InvalidArgumentError(`Cannot cat "${cid}": it is a ${stat.type}, not a file`)
+          throw new InvalidArgumentError(`Cannot cat "${stat.cid}": it is a ${stat.type}, not a file`)
         }
         const size = stat.size
         let offset = intParam(url.searchParams, 'offset', 0, Number.MAX_SAFE_INTEGER) ?? 0
@@ -386,7 +392,40 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
         }
         headers['Content-Length'] = length
         res.writeHead(status, headers)
-        await writeBody(res, files.cat(cid, { signal, offset, length }), signal)
+        await writeBody(res, files.cat(stat.cid, { signal, offset, length }), signal)
+      } catch (err) {
+        if (clientGone(req, signal)) {
+          res.destroy()
+          return
+        }
+        sendError(res, err, log)
+      }
+    }
+  }, {
+    method: 'GET',
+    path: /^\/api\/v1\/get\/(.*)$/,
+    name: '/api/v1/get/CID',
+    handle: async (req, res, { url, signal }) => {
+      try {
+        const format = url.searchParams.get('format') ?? 'tar'
+        if (format !== 'tar') throw new InvalidArgumentError(`Invalid format "${format}": expected tar (a CAR is /api/v1/dag/export)`)
+        const path = routeContentPath(req, '/api/v1/get/')
+        // the path resolved and the top entry read before the answer commits to 200:
+        // a missing root or entry is a 404, not an archive cut short
+        const chunks = files.tar(path, { signal })[Symbol.asyncIterator]()
+        try {
+          const first = await chunks.next()
+          res.writeHead(200, {
+            'Content-Type': TAR_CONTENT_TYPE,
+            'Content-Disposition': `attachment; ${dispositionName(`${contentPathName(path)}.tar`)}`,
+            'X-Content-Type-Options': 'nosniff'
+          })
+          if (first.done !== true) res.write(first.value)
+          await writeBody(res, { [Symbol.asyncIterator]: () => chunks }, signal)
+        } finally {
+          // however the answer ends, the walk ends with it (and the node's count of user operations)
+          await chunks.return?.(undefined)
+        }
       } catch (err) {
         if (clientGone(req, signal)) {
           res.destroy()
@@ -396,4 +435,23 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
       }
     }
   }]
+}
+
+/** A Content-Disposition's file name (RFC 6266: an ASCII fallback, then the UTF-8 name, RFC 8187). */
+export function dispositionName (name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_')
+  const utf8 = encodeURIComponent(name).replace(/['()*]/g, c => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+  return `filename="${ascii}"; filename*=UTF-8''${utf8}`
+}
+
+/**
+ * The content path after a route's prefix, from the request's own URL: the
+ * pathname the server matched is normalised (`a/../b` is `b` there), and a
+ * `..` must be refused, not followed.
+ */
+function routeContentPath (req: http.IncomingMessage, prefix: string): ContentPath {
+  // (an absolute-form request target, `http://host/api/...`, has its scheme and host first)
+  const raw = (req.url ?? '').split('?')[0].replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '')
+  if (!raw.startsWith(prefix)) throw new InvalidArgumentError(`Invalid path "${raw}": expected ${prefix}CID[/PATH]`)
+  return contentPathFromUrl(raw.slice(prefix.length))
 }

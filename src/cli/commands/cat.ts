@@ -1,3 +1,4 @@
+import { contentPathUrl, parseContentPath } from '../../content/path.ts'
 import { InvalidArgumentError } from '../../errors.ts'
 import { repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
@@ -7,14 +8,16 @@ import { writeAnswer } from '../download.ts'
 export const catCommand: Command = {
   name: 'cat',
   summary: 'Write a file\'s bytes to standard output (from this node or the network).',
-  usage: 'cat [-o|--offset N] [-l|--length N] CID',
+  usage: 'cat [-o|--offset N] [-l|--length N] CID[/PATH]',
+  description: 'CID/dir/file and /ipfs/CID/dir/file name a file below a directory.',
   options: {
     repo: repoOption,
     offset: { type: 'string', short: 'o', value: 'N', description: 'first byte (default 0)' },
     length: { type: 'string', short: 'l', value: 'N', description: 'bytes to write (default: to the end)' }
   },
   async run (ctx) {
-    if (ctx.positionals.length !== 1) throw new UsageError('cat takes one CID')
+    if (ctx.positionals.length !== 1) throw new UsageError('cat takes one CID or path')
+    const target = parseContentPath(ctx.positionals[0])
     const query = new URLSearchParams()
     for (const key of ['offset', 'length']) {
       const raw = ctx.values[key] as string | undefined
@@ -23,7 +26,7 @@ export const catCommand: Command = {
       query.set(key, raw)
     }
     const client = await daemonClient(ctx)
-    const res = await client.request('GET', `/api/v1/cat/${encodeURIComponent(ctx.positionals[0])}?${query}`)
+    const res = await client.request('GET', `/api/v1/cat/${contentPathUrl(target)}?${query}`)
     return await writeAnswer(ctx, client, res, ctx.positionals[0])
   }
 }

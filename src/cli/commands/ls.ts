@@ -7,15 +7,15 @@ export interface LsRow { name: string, cid: string, type: string, size: number }
 
 export const lsCommand: Command = {
   name: 'ls',
-  summary: 'List the entries of a directory CID.',
-  usage: 'ls [-v] [--json] CID',
+  summary: 'List the entries of a directory CID (or of CID/dir, /ipfs/CID/dir).',
+  usage: 'ls [-v] [--json] CID[/PATH]',
   options: {
     repo: repoOption,
     headers: { type: 'boolean', short: 'v', description: 'print a header line (Hash Size Name), as Kubo\'s ls -v' },
     json: jsonOption
   },
   async run (ctx) {
-    if (ctx.positionals.length !== 1) throw new UsageError('ls takes one CID')
+    if (ctx.positionals.length !== 1) throw new UsageError('ls takes one CID or path')
     const entries = await (await daemonClient(ctx)).call<LsRow[]>('content.ls', { cid: ctx.positionals[0] })
     if (ctx.values.json === true) {
       printJson(ctx.io, entries)

@@ -8,12 +8,15 @@ import { formatBytes } from '../progress.ts'
 
 export const statCommand: Command = {
   name: 'stat',
-  summary: 'Show what a CID is, its size, and where its replicas are.',
-  usage: 'stat [--json] CID',
-  description: 'Replicas: for every block of the DAG, how many members of its replica set confirm they hold it.',
+  summary: 'Show what a CID (or CID/dir/file, /ipfs/CID/...) is, its size, and where its replicas are.',
+  usage: 'stat [--json] CID[/PATH]',
+  description: [
+    'A path is resolved first: what is shown is the CID it names.',
+    'Replicas: for every block of the DAG, how many members of its replica set confirm they hold it.'
+  ].join('\n'),
   options: { repo: repoOption, json: jsonOption },
   async run (ctx) {
-    if (ctx.positionals.length !== 1) throw new UsageError('stat takes one CID')
+    if (ctx.positionals.length !== 1) throw new UsageError('stat takes one CID or path')
     const stat = await (await daemonClient(ctx)).call<ContentStat & { replicas?: ReplicaStatus }>('content.stat', { cid: ctx.positionals[0] })
     if (ctx.values.json === true) {
       printJson(ctx.io, stat)
