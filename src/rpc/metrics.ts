@@ -3,6 +3,8 @@
  * format, behind the same token as everything else on the port), and every
  * method and byte route timed by name and outcome.
  */
+import { parseQuery } from './api.ts'
+import { sendJson } from './content-routes.ts'
 import type { HttpRoute } from './server.ts'
 import type { MethodTable } from './jsonrpc.ts'
 
@@ -47,7 +49,13 @@ export function metricsRoute (metrics: MetricsApi): HttpRoute {
     method: 'GET',
     path: /^\/metrics$/,
     name: '/metrics',
-    handle: async (_req, res) => {
+    handle: async (_req, res, { url }) => {
+      // no query parameters (its schema in api.ts): an unknown one is a 400 that names it
+      const query = parseQuery('metrics', url.searchParams)
+      if (!query.ok) {
+        sendJson(res, 400, { error: { message: query.message, code: 'ERR_INVALID_ARGUMENT' } })
+        return
+      }
       const body = await metrics.text()
       res.writeHead(200, { 'Content-Type': metrics.contentType, 'Content-Length': Buffer.byteLength(body) })
       res.end(body)

@@ -2,15 +2,13 @@ import { createWriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import type { ContentStat } from '../../content/exporter.ts'
 import { ShoalError, UnsafePathError } from '../../errors.ts'
 import { systemErrorCode, systemErrorWords } from '../../platform/errno.ts'
-import type { RpcClient } from '../../rpc/client.ts'
+import type { ShoalClient } from '../../client/client.ts'
 import { repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
 import { progressBar } from '../progress.ts'
-import type { LsRow } from './ls.ts'
 
 export const getCommand: Command = {
   name: 'get',
@@ -31,7 +29,7 @@ export const getCommand: Command = {
     const cid = ctx.positionals[0]
     const out = path.resolve((ctx.values.output as string | undefined) ?? cid)
     const client = await daemonClient(ctx)
-    const stat = await client.call<ContentStat>('content.stat', { cid, replicas: false })
+    const stat = await client.call('content.stat', { cid, replicas: false })
     const bar = progressBar(ctx.io, { label: `getting ${cid.slice(0, 12)}…`, total: stat.size, quiet: ctx.values.quiet === true })
     let done = 0
     const counter = (n: number): void => { done += n; bar.update(done) }
@@ -55,13 +53,12 @@ export const getCommand: Command = {
  * PATH the user named, not an entry of a tree): a device, FIFO or socket
  * there (/dev/null, a pipe), or a symlink to one, is written into, not replaced.
  */
-async function getFile (client: RpcClient, cid: string, file: string, onBytes: (n: number) => void, options: { followExisting?: boolean } = {}): Promise<void> {
+async function getFile (client: ShoalClient, cid: string, file: string, onBytes: (n: number) => void, options: { followExisting?: boolean } = {}): Promise<void> {
   const existing = options.followExisting === true ? await fs.stat(file).catch(() => undefined) : undefined
   const partial = `${file}.shoal-partial`
   // a leftover (or a symlink of that name in the tree) goes; the file is then created new ('wx'), never opened through a link
   await fs.rm(partial, { force: true }).catch((err: unknown) => { throw writeError(err, partial) })
-  const res = await client.request('GET', `/api/v1/cat/${encodeURIComponent(cid)}`)
-  if (res.statusCode !== 200) await client.readAnswer(res)
+  const res = await client.cat(cid)
   const expected = Number(res.headers['content-length'])
   let got = 0
   // no await from here until the pipeline reads `res`: the 'data' listener starts the flow
@@ -101,14 +98,14 @@ function writeError (err: unknown, file: string): unknown {
 }
 
 /** Recreates the entries of directory `cid` in `dir` (which exists and is no symlink), depth first. */
-async function getTree (client: RpcClient, cid: string, dir: string, onBytes: (n: number) => void): Promise<void> {
-  for (const entry of await client.call<LsRow[]>('content.ls', { cid })) {
+async function getTree (client: ShoalClient, cid: string, dir: string, onBytes: (n: number) => void): Promise<void> {
+  for (const entry of await client.call('content.ls', { cid })) {
     if (entry.name === '' || entry.name === '.' || entry.name === '..' || entry.name.includes('/') || entry.name.includes('\0')) {
       throw new UnsafePathError(`Refusing to write the entry "${entry.name}" of ${cid}: not a plain name`)
     }
     const target = path.join(dir, entry.name)
     if (entry.type === 'symlink') {
-      const link = await client.call<ContentStat>('content.stat', { cid: entry.cid, replicas: false })
+      const link = await client.call('content.stat', { cid: entry.cid, replicas: false })
       await makeSymlink(link.target ?? '', target)
     } else if (entry.type === 'directory') {
       const existing = await fs.lstat(target).catch(() => undefined)
