@@ -5,7 +5,6 @@
  */
 import { SubscriptionError } from '../errors.ts'
 import type { ShoalNode } from '../node/node.ts'
-import { METHODS } from './api.ts'
 import { implement } from './implement.ts'
 import type { MethodTable } from './jsonrpc.ts'
 import { openRpcDocument } from './openrpc.ts'
@@ -61,9 +60,4 @@ export function rpcMethods ({ node, rotateToken }: RpcMethodsInit): MethodTable 
     // name.subscribe, node.subscribe and their unsubscribe (WebSocket only)
     ...subscriptionMethods(node)
   }
-}
-
-/** The methods of the table that rpcMethods does not serve (none: a test keeps it so). */
-export function unimplemented (table: MethodTable): string[] {
-  return Object.keys(METHODS).filter(m => !Object.hasOwn(table, m))
 }

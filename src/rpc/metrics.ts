@@ -3,8 +3,8 @@
  * format, behind the same token as everything else on the port), and every
  * method and byte route timed by name and outcome.
  */
-import { parseQuery } from './api.ts'
-import { sendJson } from './content-routes.ts'
+import { silentLogger } from '../platform/logger.ts'
+import { readQuery, sendError } from './content-routes.ts'
 import type { HttpRoute } from './server.ts'
 import type { MethodTable } from './jsonrpc.ts'
 
@@ -50,10 +50,11 @@ export function metricsRoute (metrics: MetricsApi): HttpRoute {
     path: /^\/metrics$/,
     name: '/metrics',
     handle: async (_req, res, { url }) => {
-      // no query parameters (its schema in api.ts): an unknown one is a 400 that names it
-      const query = parseQuery('metrics', url.searchParams)
-      if (!query.ok) {
-        sendJson(res, 400, { error: { message: query.message, code: 'ERR_INVALID_ARGUMENT' } })
+      try {
+        // no query parameters (its schema in api.ts): an unknown one is a 400 that names it
+        readQuery('metrics', url.searchParams)
+      } catch (err) {
+        sendError(res, err, silentLogger)
         return
       }
       const body = await metrics.text()
