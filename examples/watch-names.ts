@@ -18,7 +18,11 @@ function describe (change: { path: string, exists: boolean, conflict: boolean, s
 }
 
 async function main (): Promise<number> {
-  const { values, positionals } = parseArgs({ options: { repo: { type: 'string' } }, allowPositionals: true })
+  const { values, positionals } = parseArgs({ options: { repo: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true })
+  if (values.help === true) {
+    console.log('Usage: node examples/watch-names.ts [--repo DIR] [PREFIX]\n\nPrints each change of the names under PREFIX (default /): TIME PATH CID, "conflict: CID CID...", or "deleted".')
+    return 0
+  }
   const prefix = positionals[0] ?? '/'
   const client = await ShoalClient.fromRepo(values.repo)
   await client.subscribe('name.subscribe', { prefix }, change => {
