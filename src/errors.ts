@@ -89,9 +89,13 @@ export class RpcHttpError extends ShoalError {
 
 /** A method's parameters do not have the expected shape. */
 export class InvalidParamsError extends ShoalError {
-  constructor (message: string) {
+  /** the method whose params they are, when known */
+  readonly method?: string
+
+  constructor (message: string, options: { method?: string } = {}) {
     super(message, 'ERR_INVALID_PARAMS')
     this.name = 'InvalidParamsError'
+    this.method = options.method
   }
 }
 

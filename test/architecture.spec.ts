@@ -24,9 +24,11 @@ const ALLOWED: Record<string, string[]> = {
   rpc: ['errors', 'platform', 'config', 'version', 'node'],
   gateway: ['errors', 'platform', 'config', 'content', 'rpc'],
   daemon: ['errors', 'platform', 'config', 'node', 'rpc', 'gateway'],
-  cli: ['errors', 'platform', 'config', 'version', 'content', 'rpc', 'daemon']
+  // the typed client: of rpc/, only the method table (api.ts), checked below
+  client: ['errors', 'platform', 'config', 'rpc'],
+  cli: ['errors', 'platform', 'config', 'version', 'content', 'rpc', 'client', 'daemon']
 }
-const NO_LIBP2P = new Set(['rpc', 'gateway', 'cli', 'daemon'])
+const NO_LIBP2P = new Set(['rpc', 'gateway', 'cli', 'daemon', 'client'])
 
 function layerOf (file: string): string {
   const rel = path.relative(SRC, file).split(path.sep)
@@ -89,5 +91,27 @@ describe('architecture', () => {
       }
     }
     assert.deepEqual(violations, [])
+  })
+
+  it('the client (shoal/client) loads neither node/ nor libp2p, following every runtime import from its entry', async () => {
+    const seen = new Set<string>()
+    const reached: string[] = []
+    const visit = async (file: string): Promise<void> => {
+      if (seen.has(file)) return
+      seen.add(file)
+      for (const spec of runtimeImports(await fs.readFile(file, 'utf8'))) {
+        if (spec.startsWith('.')) {
+          const target = path.resolve(path.dirname(file), spec)
+          if (target.startsWith(SRC + path.sep)) await visit(target)
+        } else {
+          reached.push(spec)
+        }
+      }
+    }
+    await visit(path.join(SRC, 'client', 'index.ts'))
+    const files = [...seen].map(f => path.relative(SRC, f))
+    assert.ok(files.includes(path.join('client', 'transport.ts')) && files.includes('config.ts'), 'the self-check: it follows the imports')
+    assert.deepEqual(files.filter(f => /^(node|net|protocols|replication|names|store|daemon|gateway)\//.test(f) || (f.startsWith('rpc/') && f !== 'rpc/api.ts')), [])
+    assert.deepEqual(reached.filter(spec => /^(libp2p|@libp2p\/|@chainsafe\/)/.test(spec)), [])
   })
 })

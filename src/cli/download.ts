@@ -1,18 +1,16 @@
 import type http from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { ShoalError } from '../errors.ts'
-import type { RpcClient } from '../rpc/client.ts'
 import type { CommandContext } from './command.ts'
 
 /**
- * Copy a byte route's answer to standard output. An error answer is thrown
- * in the daemon's words; a reader that went away (`shoal cat CID | head`)
+ * Copy a byte route's answer (ShoalClient's download: a 2xx) to standard
+ * output. A reader that went away (`shoal cat CID | head`)
  * is not a failure; an answer cut short (fewer bytes than its
  * Content-Length, or a connection the daemon broke off) is an
  * ERR_TRUNCATED error.
  */
-export async function writeAnswer (ctx: CommandContext, client: RpcClient, res: http.IncomingMessage, what: string): Promise<number> {
-  if (res.statusCode !== 200 && res.statusCode !== 206) await client.readAnswer(res)
+export async function writeAnswer (ctx: CommandContext, res: http.IncomingMessage, what: string): Promise<number> {
   const expected = Number(res.headers['content-length'])
   let got = 0
   res.on('data', (c: Buffer) => { got += c.length })

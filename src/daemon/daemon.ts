@@ -17,11 +17,10 @@ import { acquireRepoLock, ensureRepoDir, repoPaths } from '../platform/repo.ts'
 import type { RepoPaths } from '../platform/repo.ts'
 import { blockRoutes } from '../rpc/block-routes.ts'
 import { contentRoutes } from '../rpc/content-routes.ts'
-import { nodeMethods } from '../rpc/methods.ts'
+import { rpcMethods } from '../rpc/methods.ts'
 import { metricsRoute, timedMethods, timedRoutes } from '../rpc/metrics.ts'
 import { isRpcToken, newRpcToken, startRpcServer } from '../rpc/server.ts'
-import { expectNoParams } from '../rpc/jsonrpc.ts'
-import type { ApiFile } from '../rpc/client.ts'
+import type { ApiFile } from '../client/locate.ts'
 
 /** `shoal init`: a repo made ready without starting anything (node/init.ts) */
 export { initRepo } from '../node/init.ts'
@@ -89,7 +88,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     const rpc = await startRpcServer({
       listen: config.rpc,
       token,
-      methods: timedMethods({ ...nodeMethods(node), 'token.rotate': async (params) => { expectNoParams(params); return await rotate() } }, node.metrics),
+      methods: timedMethods(rpcMethods({ node, rotateToken: rotate }), node.metrics),
       routes: [...timedRoutes([...contentRoutes(node.files, log.child('rpc')), ...blockRoutes(node.files, log.child('rpc'))], node.metrics), metricsRoute(node.metrics)],
       allowedHosts: config.rpcAllowedHosts,
       maxConnections: config.rpcMaxConnections,

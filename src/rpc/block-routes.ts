@@ -13,24 +13,26 @@
  *   GET  /api/v1/block/get/CID       one block's bytes (application/vnd.ipld.raw)
  *   POST /api/v1/block/put           body: one block (at most 2 MiB). Query: cid-codec
  *                                    (raw, the default, or dag-pb), pin (default false),
- *                                    replicas, quorum. Answers JSON {cid, size, replication}.
+ *                                    replicas, quorum, progress. Answers JSON {cid, size, replication}.
  *
- * Errors answer JSON {error: {message, code}} as the content routes do.
+ * Each query is checked against its schema in api.ts (an unknown parameter is
+ * a 400). Errors answer JSON {error: {message, code}} as the content routes do.
  */
 import type http from 'node:http'
 import { InvalidArgumentError } from '../errors.ts'
 import { CAR_CONTENT_TYPE, MAX_BLOCK_BYTES, parseEntityBytes } from '../node/files.ts'
-import type { BlockCodec, DagScope, Files } from '../node/files.ts'
+import type { Files } from '../node/files.ts'
 import type { Logger } from '../platform/logger.ts'
-import { boolParam, clientGone, intParam, sendError, uploadHandler, writeBody } from './content-routes.ts'
+import type { ParsedQueryOf } from './api.ts'
+import { clientGone, readQuery, sendError, uploadHandler, writeBody } from './content-routes.ts'
 import type { HttpRoute } from './server.ts'
 
 export function blockRoutes (files: Files, log: Logger): HttpRoute[] {
   /** A download route: errors before the first byte are JSON answers, later ones cut the stream. */
-  const download = (run: (match: RegExpExecArray, query: URLSearchParams, signal: AbortSignal) => Promise<{ headers: Record<string, string | number>, body: AsyncIterable<Uint8Array> | Uint8Array[] }>): HttpRoute['handle'] =>
+  const download = <R extends 'dag.export' | 'block.get'>(route: R, run: (match: RegExpExecArray, query: ParsedQueryOf<R>, signal: AbortSignal) => Promise<{ headers: Record<string, string | number>, body: AsyncIterable<Uint8Array> | Uint8Array[] }>): HttpRoute['handle'] =>
     async (req, res, { url, match, signal }) => {
       try {
-        const { headers, body } = await run(match, url.searchParams, signal)
+        const { headers, body } = await run(match, readQuery(route, url.searchParams), signal)
         res.writeHead(200, headers)
         await writeBody(res, body, signal)
       } catch (err) {
@@ -41,23 +43,19 @@ export function blockRoutes (files: Files, log: Logger): HttpRoute[] {
         sendError(res, err, log)
       }
     }
-  const replication = (query: URLSearchParams): { replicas?: number, quorum?: number } =>
-    ({ replicas: intParam(query, 'replicas', 1, 64), quorum: intParam(query, 'quorum', 1, 64) })
-
   return [{
     method: 'POST',
     path: /^\/api\/v1\/dag\/import$/,
-    handle: uploadHandler(log, async (req, query, signal, onProgress) =>
-      await files.importCar(req.iterator({ destroyOnReturn: false }), { ...replication(query), pin: boolParam(query, 'pin-roots'), signal, onProgress }))
+    handle: uploadHandler(log, 'dag.import', async (req, query, signal, onProgress) =>
+      await files.importCar(req.iterator({ destroyOnReturn: false }), { replicas: query.replicas, quorum: query.quorum, pin: query['pin-roots'], signal, onProgress }))
   }, {
     method: 'GET',
     path: /^\/api\/v1\/dag\/export\/([^/]+)((?:\/[^/]*)*)$/,
-    handle: download(async (match, query, signal) => {
+    handle: download('dag.export', async (match, query, signal) => {
       const cid = decoded(match[1])
       const path = match[2].split('/').filter(s => s !== '').map(decoded)
-      const entityBytes = query.get('entity-bytes')
-      const dagScope = (query.get('dag-scope') ?? undefined) as DagScope | undefined // checked by the export
-      const chunks = files.exportCar(cid, { path, dagScope, entityBytes: entityBytes == null ? undefined : parseEntityBytes(entityBytes), signal })
+      const entityBytes = query['entity-bytes']
+      const chunks = files.exportCar(cid, { path, dagScope: query['dag-scope'], entityBytes: entityBytes == null ? undefined : parseEntityBytes(entityBytes), signal })
       // the options checked, the path resolved and the first block read before the first chunk: a missing root is still a 404
       const first = await chunks.next()
       const body = (async function * () {
@@ -72,15 +70,15 @@ export function blockRoutes (files: Files, log: Logger): HttpRoute[] {
   }, {
     method: 'GET',
     path: /^\/api\/v1\/block\/get\/([^/]+)$/,
-    handle: download(async (match, _query, signal) => {
+    handle: download('block.get', async (match, _query, signal) => {
       const bytes = await files.blockGet(decoded(match[1]), { signal })
       return { headers: { 'Content-Type': 'application/vnd.ipld.raw', 'Content-Length': bytes.byteLength }, body: [bytes] }
     })
   }, {
     method: 'POST',
     path: /^\/api\/v1\/block\/put$/,
-    handle: uploadHandler(log, async (req, query, signal) => {
-      const options = { codec: (query.get('cid-codec') ?? undefined) as BlockCodec | undefined, pin: boolParam(query, 'pin'), ...replication(query), signal }
+    handle: uploadHandler(log, 'block.put', async (req, query, signal) => {
+      const options = { codec: query['cid-codec'], pin: query.pin, replicas: query.replicas, quorum: query.quorum, signal }
       return await files.blockPut(await readBlockBody(req), options)
     })
   }]

@@ -7,7 +7,7 @@
  *                         relative path; Content-Type application/x-directory for a
  *                         directory, application/symlink for a symlink, as Kubo sends).
  *                         Query: cid-version, chunker, raw-leaves, pin, replicas, quorum,
- *                         progress. Answers JSON {cid, size, blocks, replication}, and for
+ *                         progress (each route's query: its schema in api.ts). Answers JSON {cid, size, blocks, replication}, and for
  *                         a tree `entries` (every entry's path, cid, type and size); with
  *                         progress=true NDJSON instead: progress events {type, detail}
  *                         (import:read, add:stored, replicate:confirmed), then one
@@ -33,6 +33,8 @@ import { AbortedError, InvalidArgumentError, ShoalError } from '../errors.ts'
 import { contentPathFromUrl, contentPathName, MAX_SYMLINK_TARGET_BYTES, TAR_CONTENT_TYPE } from '../node/files.ts'
 import type { AddOptions, ContentPath, Files } from '../node/files.ts'
 import type { Logger } from '../platform/logger.ts'
+import { parseQuery } from './api.ts'
+import type { ByteRouteName, ParsedQueryOf } from './api.ts'
 import type { HttpRoute } from './server.ts'
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -159,31 +161,15 @@ function progressAnswer (res: http.ServerResponse): { event: (e: { type: string,
   }
 }
 
-export function intParam (query: URLSearchParams, name: string, min: number, max: number): number | undefined {
-  const raw = query.get(name)
-  if (raw == null) return undefined
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`Invalid "${name}" "${raw}": expected a whole number from ${min} to ${max}`)
-  return n
-}
-
-export function boolParam (query: URLSearchParams, name: string): boolean | undefined {
-  const raw = query.get(name)
-  if (raw == null) return undefined
-  if (raw === 'true' || raw === '1') return true
-  if (raw === 'false' || raw === '0') return false
-  throw new InvalidArgumentError(`Invalid "${name}" "${raw}": expected true or false`)
-}
-
-export function addOptionsFromQuery (query: URLSearchParams): AddOptions {
-  return {
-    cidVersion: intParam(query, 'cid-version', 0, 1) as 0 | 1 | undefined,
-    chunker: query.get('chunker') ?? undefined,
-    rawLeaves: boolParam(query, 'raw-leaves'),
-    pin: boolParam(query, 'pin'),
-    replicas: intParam(query, 'replicas', 1, 64),
-    quorum: intParam(query, 'quorum', 1, 64)
-  }
+/**
+ * A byte route's query, checked against its schema in the method table
+ * (api.ts): an unknown parameter or a bad value is an InvalidArgumentError
+ * (400) that names it.
+ */
+export function readQuery<R extends ByteRouteName> (route: R, query: URLSearchParams): ParsedQueryOf<R> {
+  const parsed = parseQuery(route, query)
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.message)
+  return parsed.value
 }
 
 /**
@@ -319,12 +305,13 @@ export function clientGone (req: http.IncomingMessage, signal: AbortSignal): boo
  * answered once the rest is dropped (sendUploadError); a client that went
  * away gets nothing.
  */
-export function uploadHandler (log: Logger, run: (req: http.IncomingMessage, query: URLSearchParams, signal: AbortSignal, onProgress?: (e: { type: string, detail: unknown }) => void) => Promise<unknown>): HttpRoute['handle'] {
+export function uploadHandler<R extends 'add' | 'dag.import' | 'block.put'> (log: Logger, route: R, run: (req: http.IncomingMessage, query: ParsedQueryOf<R>, signal: AbortSignal, onProgress?: (e: { type: string, detail: unknown }) => void) => Promise<unknown>): HttpRoute['handle'] {
   return async (req, res, { url, signal }) => {
     let progress: ReturnType<typeof progressAnswer> | undefined
     try {
-      if (boolParam(url.searchParams, 'progress') === true) progress = progressAnswer(res)
-      const result = await run(req, url.searchParams, signal, progress?.event)
+      const query = readQuery(route, url.searchParams)
+      if ((query as { progress?: boolean }).progress === true) progress = progressAnswer(res)
+      const result = await run(req, query, signal, progress?.event)
       if (progress == null) sendJson(res, 200, result)
       else {
         progress.end({ type: 'result', detail: result })
@@ -351,8 +338,17 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
     method: 'POST',
     path: /^\/api\/v1\/add$/,
     name: '/api/v1/add',
-    handle: uploadHandler(log, async (req, query, signal, onProgress) => {
-      const options: AddOptions = { ...addOptionsFromQuery(query), signal, onProgress }
+    handle: uploadHandler(log, 'add', async (req, query, signal, onProgress) => {
+      const options: AddOptions = {
+        cidVersion: query['cid-version'] as 0 | 1 | undefined,
+        chunker: query.chunker,
+        rawLeaves: query['raw-leaves'],
+        pin: query.pin,
+        replicas: query.replicas,
+        quorum: query.quorum,
+        signal,
+        onProgress
+      }
       const contentType = req.headers['content-type'] ?? ''
       // an early stop of the import must not destroy `req`: the answer still has to reach the client.
       // A raw body's pieces are buffers of their own that nothing else keeps (Node's HTTP parser
@@ -370,13 +366,14 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
     name: '/api/v1/cat/CID',
     handle: async (req, res, { url, signal }) => {
       try {
+        const query = readQuery('cat', url.searchParams)
         const stat = await files.stat(routeContentPath(req, '/api/v1/cat/'), { signal, replicas: false, prefetch: true })
         if (stat.type !== 'file' && stat.type !== 'raw') {
           throw new InvalidArgumentError(`Cannot cat "${stat.cid}": it is a ${stat.type}, not a file`)
         }
         const size = stat.size
-        let offset = intParam(url.searchParams, 'offset', 0, Number.MAX_SAFE_INTEGER) ?? 0
-        let length = intParam(url.searchParams, 'length', 0, Number.MAX_SAFE_INTEGER) ?? Math.max(size - offset, 0)
+        let offset = query.offset ?? 0
+        let length = query.length ?? Math.max(size - offset, 0)
         length = Math.max(0, Math.min(length, size - offset))
         let status = 200
         const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', 'X-Content-Size': size }
@@ -407,8 +404,7 @@ export function contentRoutes (files: Files, log: Logger): HttpRoute[] {
     name: '/api/v1/get/CID',
     handle: async (req, res, { url, signal }) => {
       try {
-        const format = url.searchParams.get('format') ?? 'tar'
-        if (format !== 'tar') throw new InvalidArgumentError(`Invalid format "${format}": expected tar (a CAR is /api/v1/dag/export)`)
+        readQuery('get', url.searchParams)
         const path = routeContentPath(req, '/api/v1/get/')
         // the path resolved and the top entry read before the answer commits to 200:
         // a missing root or entry is a 404, not an archive cut short

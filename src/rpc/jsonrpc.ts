@@ -96,7 +96,7 @@ async function handleOne (request: unknown, methods: MethodTable, options: Dispa
     const result = await handler(req.params as Params, { signal: options.signal, subscriptions: options.subscriptions })
     return respond({ jsonrpc: '2.0', id: rid, result: result ?? null })
   } catch (err) {
-    if (err instanceof InvalidParamsError) return respond(errorResponse(rid, INVALID_PARAMS, `Invalid params: ${err.message}`))
+    if (err instanceof InvalidParamsError) return respond(errorResponse(rid, INVALID_PARAMS, `Invalid params${err.method == null ? '' : ` for ${err.method}`}: ${err.message}`))
     if (err instanceof ShoalError) {
       const details = (err as { details?: unknown }).details
       return respond(errorResponse(rid, SERVER_ERROR, err.message, { code: err.code, name: err.name, ...(details === undefined ? {} : { details }) }))

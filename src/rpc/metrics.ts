@@ -3,6 +3,8 @@
  * format, behind the same token as everything else on the port), and every
  * method and byte route timed by name and outcome.
  */
+import { silentLogger } from '../platform/logger.ts'
+import { readQuery, sendError } from './content-routes.ts'
 import type { HttpRoute } from './server.ts'
 import type { MethodTable } from './jsonrpc.ts'
 
@@ -47,7 +49,14 @@ export function metricsRoute (metrics: MetricsApi): HttpRoute {
     method: 'GET',
     path: /^\/metrics$/,
     name: '/metrics',
-    handle: async (_req, res) => {
+    handle: async (_req, res, { url }) => {
+      try {
+        // no query parameters (its schema in api.ts): an unknown one is a 400 that names it
+        readQuery('metrics', url.searchParams)
+      } catch (err) {
+        sendError(res, err, silentLogger)
+        return
+      }
       const body = await metrics.text()
       res.writeHead(200, { 'Content-Type': metrics.contentType, 'Content-Length': Buffer.byteLength(body) })
       res.end(body)

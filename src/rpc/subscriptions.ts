@@ -17,9 +17,8 @@ import { randomBytes } from 'node:crypto'
 import { SubscriptionError } from '../errors.ts'
 import type { NodeEvent } from '../node/node.ts'
 import type { NameInfo } from '../names/service.ts'
-import { expectNoParams } from './jsonrpc.ts'
+import { implement } from './implement.ts'
 import type { MethodTable, RpcContext, SubscriptionHost } from './jsonrpc.ts'
-import { ParamReader } from './params.ts'
 
 /** subscriptions one socket may hold at once */
 export const MAX_SUBSCRIPTIONS_PER_SOCKET = 64
@@ -32,23 +31,15 @@ export interface SubscriptionSources {
 
 /** `name.subscribe|unsubscribe`, `node.subscribe|unsubscribe`. */
 export function subscriptionMethods (sources: SubscriptionSources): MethodTable {
-  const unsubscribe = (kind: string) => (params: Parameters<MethodTable[string]>[0], context: RpcContext): boolean => {
-    const p = new ParamReader(params, ['subscription'])
-    return host(context, `${kind}.unsubscribe`).unsubscribe(kind, p.string('subscription'))
-  }
-  return {
-    'name.subscribe': (params, context) => {
-      const p = new ParamReader(params, ['prefix'])
-      const prefix = p.optionalString('prefix') ?? '/'
-      return host(context, 'name.subscribe').subscribe('name', send => sources.names.onChange(prefix, send))
-    },
+  const unsubscribe = (kind: string) => ({ subscription }: { subscription: string }, context: RpcContext): boolean =>
+    host(context, `${kind}.unsubscribe`).unsubscribe(kind, subscription)
+  return implement({
+    'name.subscribe': ({ prefix }, context) =>
+      host(context, 'name.subscribe').subscribe('name', send => sources.names.onChange(prefix ?? '/', send)),
     'name.unsubscribe': unsubscribe('name'),
-    'node.subscribe': (params, context) => {
-      expectNoParams(params)
-      return host(context, 'node.subscribe').subscribe('node', send => sources.watch(send))
-    },
+    'node.subscribe': (_params, context) => host(context, 'node.subscribe').subscribe('node', send => sources.watch(send)),
     'node.unsubscribe': unsubscribe('node')
-  }
+  })
 }
 
 function host (context: RpcContext, method: string): SubscriptionHost {

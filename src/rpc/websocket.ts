@@ -24,6 +24,7 @@ import { clearTimeout, setTimeout } from 'node:timers'
 import { WebSocketServer } from 'ws'
 import type { WebSocket } from 'ws'
 import type { Logger } from '../platform/logger.ts'
+import { parseParams } from './api.ts'
 import { handleJsonRpc } from './jsonrpc.ts'
 import type { MethodTable } from './jsonrpc.ts'
 import { SocketSubscriptions } from './subscriptions.ts'
@@ -169,7 +170,7 @@ export function webSocketRpc (init: WebSocketRpcInit): WebSocketRpc {
   }
 }
 
-/** The token (and the id to answer) of an `rpc.auth` request; undefined for anything else. */
+/** The token (and the id to answer) of an `rpc.auth` request (its params checked against the table); undefined for anything else. */
 function authToken (text: string): { token: string, id?: string | number | null } | undefined {
   let message: unknown
   try {
@@ -179,9 +180,9 @@ function authToken (text: string): { token: string, id?: string | number | null 
   }
   if (typeof message !== 'object' || message == null || Array.isArray(message)) return undefined
   const { jsonrpc, method, params, id } = message as Record<string, unknown>
-  if (jsonrpc !== '2.0' || method !== 'rpc.auth' || typeof params !== 'object' || params == null) return undefined
-  const token = Array.isArray(params) ? params[0] : (params as Record<string, unknown>).token
-  if (typeof token !== 'string') return undefined
+  if (jsonrpc !== '2.0' || method !== 'rpc.auth') return undefined
+  const parsed = parseParams('rpc.auth', params)
+  if (!parsed.ok) return undefined
   if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') return undefined
-  return { token, ...(id === undefined ? {} : { id }) }
+  return { token: parsed.value.token, ...(id === undefined ? {} : { id }) }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { runCli } from '../helpers/cli.ts'
 import { startTestDaemon } from '../helpers/daemon.ts'
 import type { TestDaemon } from '../helpers/daemon.ts'
+import { waitFor } from '../helpers/tmp.ts'
 
 describe('cli: repair status and run', function () {
   this.timeout(30_000)
@@ -13,7 +14,11 @@ describe('cli: repair status and run', function () {
     const run = await runCli(['repair', 'run', '--repo', d.repo])
     assert.equal(run.code, 0, run.stderr)
     assert.match(run.stdout, /^(repair pass started|a repair pass is running already)/)
-    await d.daemon.node.replicas.repairIdle()
+    // the pass starts on a timer after the answer: idle() alone can come before it has begun
+    await waitFor(async () => {
+      await d.daemon.node.replicas.repairIdle()
+      return (await d.rpc('repair.status')).totals.passes >= 1
+    }, 'the repair pass to end', 10_000, 20)
     const json = await runCli(['repair', 'status', '--json', '--repo', d.repo])
     assert.equal(json.code, 0, json.stderr)
     const s = JSON.parse(json.stdout)

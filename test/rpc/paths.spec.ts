@@ -205,7 +205,7 @@ describe('paths and tar on the RPC port', function () {
       assertJsonError(await d.request(`/api/v1/get/${root}/nope?format=tar`), 404, 'ERR_PATH_NOT_FOUND')
       const nobody = 'bafkreiaqv66m5nd6mwgkk7h5lwqnjzj54s4f7knmnrjhf7ylzbbg3w6pni'
       assertJsonError(await d.request(`/api/v1/get/${nobody}?format=tar`), 404, 'ERR_BLOCK_NOT_FOUND')
-      assertJsonError(await d.request(`/api/v1/get/${root}?format=zip`), 400, 'ERR_INVALID_ARGUMENT', /expected tar/)
+      assertJsonError(await d.request(`/api/v1/get/${root}?format=zip`), 400, 'ERR_INVALID_ARGUMENT', /"format" "zip": must be one of tar/)
       assertJsonError(await d.request(`/api/v1/get/${root}/sub/../a.txt`), 400, 'ERR_INVALID_ARGUMENT')
     })
   })

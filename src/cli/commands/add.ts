@@ -5,6 +5,7 @@ import type { AddedEntry, AddResult } from '../../node/files.ts'
 import { InvalidArgumentError } from '../../errors.ts'
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command, CommandContext } from '../command.ts'
+import type { QueryInput } from '../../client/client.ts'
 import { daemonClient } from '../daemon-client.ts'
 import { printJson } from '../io.ts'
 import { counted, fileStream, inspectInput, listTree, multipartBody, SYMLINK_TYPE } from '../local-files.ts'
@@ -71,15 +72,16 @@ export const addCommand: Command = {
     }
 
     const client = await daemonClient(ctx)
-    const query = new URLSearchParams()
-    if (cidVersion != null) query.set('cid-version', String(cidVersion))
-    if (chunker != null) query.set('chunker', chunker)
-    if (v['raw-leaves'] === true) query.set('raw-leaves', 'true')
-    if (v['no-pin'] === true || v.pin === false) query.set('pin', 'false')
-    for (const key of ['replicas', 'quorum']) if (v[key] != null) query.set(key, String(parsePositive(v[key] as string, `--${key}`)))
+    const query: QueryInput<'add'> = {
+      'cid-version': cidVersion,
+      chunker,
+      'raw-leaves': v['raw-leaves'] === true ? true : undefined,
+      pin: v['no-pin'] === true || v.pin === false ? false : undefined,
+      replicas: v.replicas == null ? undefined : parsePositive(v.replicas as string, '--replicas'),
+      quorum: v.quorum == null ? undefined : parsePositive(v.quorum as string, '--quorum')
+    }
 
     // the daemon says how far it got (NDJSON): bytes imported, then copies confirmed by the replica sets
-    query.set('progress', 'true')
     const total = input.kind === 'file' ? input.size : input.kind === 'directory' ? entries.reduce((n, e) => n + e.size, 0) : undefined
     let copies = ''
     const bar = progressBar(ctx.io, { label: `adding ${label}`, total, quiet, extra: () => copies })
@@ -94,14 +96,18 @@ export const addCommand: Command = {
       body = Readable.from(input.kind === 'stdin' ? ctx.io.stdin as AsyncIterable<Uint8Array> : fileStream(name))
     }
     let imported = 0
-    const result = await client.readProgress<AddResult>(await client.request('POST', `/api/v1/add?${query}`, { body, headers: { 'Content-Type': contentType } }), 'result', (event) => {
-      if (event.type === 'import:read') imported = event.detail.bytes
-      else if (event.type === 'replicate:confirmed') copies = `${event.detail.confirmed}/${event.detail.wanted} copies confirmed`
-      bar.update(imported)
+    const result = await client.add(body, {
+      query,
+      contentType,
+      onProgress: (event) => {
+        if (event.type === 'import:read') imported = event.detail.bytes
+        else if (event.type === 'replicate:confirmed') copies = `${event.detail.confirmed}/${event.detail.wanted} copies confirmed`
+        bar.update(imported)
+      }
     }).finally(() => { bar.done() })
     if (!quiet && v.json !== true) ctx.io.stderr(replicationLine(result) + '\n')
     if (v.name != null) {
-      const named = await client.call<{ path: string, conflict: boolean }>('name.put', { path: v.name, cid: result.cid, size: result.size })
+      const named = await client.call('name.put', { path: v.name as string, cid: result.cid, size: result.size })
       if (!quiet && v.json !== true) ctx.io.stderr(`named ${named.path} -> ${result.cid}${named.conflict ? ` (it has several values now: see shoal name get ${named.path})` : ''}\n`)
       return print(ctx, { ...result, name: label, path: named.path })
     }

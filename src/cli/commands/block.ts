@@ -1,6 +1,3 @@
-import { Readable } from 'node:stream'
-import type { BlockStat } from '../../node/files.ts'
-import type { ReplicationReport } from '../../replication/push.ts'
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command, CommandContext } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
@@ -32,14 +29,14 @@ export const blockCommand: Command = {
       case 'get': {
         if (arg == null) throw new UsageError('block get takes a CID')
         const client = await daemonClient(ctx)
-        return await writeAnswer(ctx, client, await client.request('GET', `/api/v1/block/get/${encodeURIComponent(arg)}`), arg)
+        return await writeAnswer(ctx, await client.blockGet(arg), arg)
       }
       case 'put':
         if (arg == null) throw new UsageError('block put takes a FILE (or - for standard input)')
         return await put(ctx, arg)
       case 'stat': {
         if (arg == null) throw new UsageError('block stat takes a CID')
-        const stat = await (await daemonClient(ctx)).call<BlockStat>('block.stat', { cid: arg })
+        const stat = await (await daemonClient(ctx)).call('block.stat', { cid: arg })
         if (ctx.values.json === true) printJson(ctx.io, stat)
         else ctx.io.stdout(`Key: ${stat.cid}\nSize: ${stat.size}\nCodec: ${stat.codec}\n`)
         return 0
@@ -56,10 +53,7 @@ async function put (ctx: CommandContext, name: string): Promise<number> {
   const input = await inspectInput(name, false, 'put')
   const source = input.kind === 'stdin' ? ctx.io.stdin as AsyncIterable<Uint8Array> : fileStream(name)
   const client = await daemonClient(ctx)
-  const query = new URLSearchParams({ 'cid-codec': codec })
-  if (ctx.values.pin === true) query.set('pin', 'true')
-  const res = await client.request('POST', `/api/v1/block/put?${query}`, { body: Readable.from(source), headers: { 'Content-Type': 'application/octet-stream' } })
-  const result = JSON.parse(await client.readAnswer(res)) as { cid: string, size: number, replication: ReplicationReport }
+  const result = await client.blockPut(source, { query: { 'cid-codec': codec, ...(ctx.values.pin === true ? { pin: true } : {}) } })
   if (ctx.values.json === true) printJson(ctx.io, result)
   else ctx.io.stdout(`${result.cid}\n`)
   return 0

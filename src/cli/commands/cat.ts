@@ -1,4 +1,3 @@
-import { contentPathUrl, parseContentPath } from '../../content/path.ts'
 import { InvalidArgumentError } from '../../errors.ts'
 import { repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
@@ -17,16 +16,14 @@ export const catCommand: Command = {
   },
   async run (ctx) {
     if (ctx.positionals.length !== 1) throw new UsageError('cat takes one CID or path')
-    const target = parseContentPath(ctx.positionals[0])
-    const query = new URLSearchParams()
+    const query: Record<string, string> = {}
     for (const key of ['offset', 'length']) {
       const raw = ctx.values[key] as string | undefined
       if (raw == null) continue
       if (!/^\d+$/.test(raw)) throw new InvalidArgumentError(`--${key} must be a whole number, not "${raw}"`)
-      query.set(key, raw)
+      query[key] = raw
     }
     const client = await daemonClient(ctx)
-    const res = await client.request('GET', `/api/v1/cat/${contentPathUrl(target)}?${query}`)
-    return await writeAnswer(ctx, client, res, ctx.positionals[0])
+    return await writeAnswer(ctx, await client.cat(ctx.positionals[0], { query }), ctx.positionals[0])
   }
 }

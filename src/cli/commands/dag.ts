@@ -1,5 +1,3 @@
-import { Readable } from 'node:stream'
-import type { ImportCarResult } from '../../node/files.ts'
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command, CommandContext } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
@@ -34,7 +32,7 @@ export const dagCommand: Command = {
         if (arg == null) throw new UsageError('dag export takes a CID')
         if (ctx.values['no-pin-roots'] != null || ctx.values.stats != null || ctx.values.json != null) throw new UsageError('dag export takes no options but --repo (it writes the CAR to standard output)')
         const client = await daemonClient(ctx)
-        return await writeAnswer(ctx, client, await client.request('GET', `/api/v1/dag/export/${encodeURIComponent(arg)}`), arg)
+        return await writeAnswer(ctx, await client.dagExport(arg), arg)
       }
       case 'import':
         if (arg == null) throw new UsageError('dag import takes a FILE (or - for standard input)')
@@ -49,10 +47,7 @@ async function importCar (ctx: CommandContext, name: string): Promise<number> {
   const input = await inspectInput(name, false, 'import')
   const source = input.kind === 'stdin' ? ctx.io.stdin as AsyncIterable<Uint8Array> : fileStream(name)
   const client = await daemonClient(ctx)
-  const query = new URLSearchParams()
-  if (ctx.values['no-pin-roots'] === true) query.set('pin-roots', 'false')
-  const res = await client.request('POST', `/api/v1/dag/import?${query}`, { body: Readable.from(source), headers: { 'Content-Type': 'application/vnd.ipld.car' } })
-  const result = JSON.parse(await client.readAnswer(res)) as ImportCarResult
+  const result = await client.dagImport(source, { query: ctx.values['no-pin-roots'] === true ? { 'pin-roots': false } : {} })
   if (ctx.values.json === true) {
     printJson(ctx.io, result)
     return 0

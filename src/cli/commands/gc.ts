@@ -1,4 +1,3 @@
-import type { GcResult } from '../../store/content-store.ts'
 import { jsonOption, repoOption } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
@@ -11,7 +10,7 @@ export const gcCommand: Command = {
   usage: 'gc [--json]',
   options: { repo: repoOption, json: jsonOption },
   async run (ctx) {
-    const r = await (await daemonClient(ctx)).call<GcResult>('repo.gc', {}, { timeoutMs: 3_600_000 })
+    const r = await (await daemonClient(ctx)).call('repo.gc', {}, { timeoutMs: 3_600_000 })
     if (ctx.values.json === true) printJson(ctx.io, r)
     else ctx.io.stdout(`removed ${r.removedBlocks} blocks, freed ${formatBytes(r.freedBytes)}\n`)
     return 0

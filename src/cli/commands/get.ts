@@ -3,17 +3,15 @@ import type http from 'node:http'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import type { ContentStat } from '../../content/exporter.ts'
-import { contentPathName, contentPathUrl, parseContentPath } from '../../content/path.ts'
+import { contentPathName, parseContentPath } from '../../content/path.ts'
 import { ShoalError, UnsafePathError } from '../../errors.ts'
 import { systemErrorCode, systemErrorWords } from '../../platform/errno.ts'
-import type { RpcClient } from '../../rpc/client.ts'
+import type { ShoalClient } from '../../client/client.ts'
 import { repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
 import { writeAnswer } from '../download.ts'
 import { progressBar } from '../progress.ts'
-import type { LsRow } from './ls.ts'
 
 export const getCommand: Command = {
   name: 'get',
@@ -42,15 +40,15 @@ export const getCommand: Command = {
     const quiet = ctx.values.quiet === true
     const client = await daemonClient(ctx)
     if (ctx.values.archive === true) {
-      const res = await client.request('GET', `/api/v1/get/${contentPathUrl(target)}?format=tar`)
-      if (output == null) return await writeAnswer(ctx, client, res, arg)
+      const res = await client.tar(arg)
+      if (output == null) return await writeAnswer(ctx, res, arg)
       const out = path.resolve(output)
-      await saveAnswer(client, res, arg, out, () => {}, { followExisting: true })
+      await saveAnswer(res, arg, out, () => {}, { followExisting: true })
       if (!quiet) ctx.io.stdout(`saved ${arg} to ${out} (tar)\n`)
       return 0
     }
     const out = path.resolve(output ?? contentPathName(target))
-    const stat = await client.call<ContentStat>('content.stat', { cid: arg, replicas: false })
+    const stat = await client.call('content.stat', { cid: arg, replicas: false })
     const bar = progressBar(ctx.io, { label: `getting ${arg.slice(0, 12)}…`, total: stat.size, quiet })
     let done = 0
     const counter = (n: number): void => { done += n; bar.update(done) }
@@ -69,8 +67,8 @@ export const getCommand: Command = {
 }
 
 /** Writes a file's bytes to `file` (saveAnswer). */
-async function getFile (client: RpcClient, cid: string, file: string, onBytes: (n: number) => void, options: { followExisting?: boolean } = {}): Promise<void> {
-  await saveAnswer(client, await client.request('GET', `/api/v1/cat/${encodeURIComponent(cid)}`), cid, file, onBytes, options)
+async function getFile (client: ShoalClient, cid: string, file: string, onBytes: (n: number) => void, options: { followExisting?: boolean } = {}): Promise<void> {
+  await saveAnswer(await client.cat(cid), cid, file, onBytes, options)
 }
 
 /**
@@ -79,8 +77,7 @@ async function getFile (client: RpcClient, cid: string, file: string, onBytes: (
  * (the PATH the user named, not an entry of a tree): a device, FIFO or socket
  * there (/dev/null, a pipe), or a symlink to one, is written into, not replaced.
  */
-async function saveAnswer (client: RpcClient, res: http.IncomingMessage, what: string, file: string, onBytes: (n: number) => void, options: { followExisting?: boolean } = {}): Promise<void> {
-  if (res.statusCode !== 200) await client.readAnswer(res)
+async function saveAnswer (res: http.IncomingMessage, what: string, file: string, onBytes: (n: number) => void, options: { followExisting?: boolean } = {}): Promise<void> {
   const existing = options.followExisting === true ? await fs.stat(file).catch(() => undefined) : undefined
   const partial = `${file}.shoal-partial`
   // a leftover (or a symlink of that name in the tree) goes; the file is then created new ('wx'), never opened through a link
@@ -130,14 +127,14 @@ function writeError (err: unknown, file: string): unknown {
 }
 
 /** Recreates the entries of directory `cid` in `dir` (which exists and is no symlink), depth first. */
-async function getTree (client: RpcClient, cid: string, dir: string, onBytes: (n: number) => void): Promise<void> {
-  for (const entry of await client.call<LsRow[]>('content.ls', { cid })) {
+async function getTree (client: ShoalClient, cid: string, dir: string, onBytes: (n: number) => void): Promise<void> {
+  for (const entry of await client.call('content.ls', { cid })) {
     if (entry.name === '' || entry.name === '.' || entry.name === '..' || entry.name.includes('/') || entry.name.includes('\0')) {
       throw new UnsafePathError(`Refusing to write the entry "${entry.name}" of ${cid}: not a plain name`)
     }
     const target = path.join(dir, entry.name)
     if (entry.type === 'symlink') {
-      const link = await client.call<ContentStat>('content.stat', { cid: entry.cid, replicas: false })
+      const link = await client.call('content.stat', { cid: entry.cid, replicas: false })
       await makeSymlink(link.target ?? '', target)
     } else if (entry.type === 'directory') {
       const existing = await fs.lstat(target).catch(() => undefined)

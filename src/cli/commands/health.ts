@@ -1,4 +1,3 @@
-import type { NodeHealth } from '../../node/node.ts'
 import { jsonOption, repoOption } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
@@ -12,7 +11,7 @@ export const healthCommand: Command = {
   usage: 'health [--repo DIR] [--json]',
   options: { repo: repoOption, json: jsonOption },
   async run (ctx) {
-    const health = await (await daemonClient(ctx)).call<NodeHealth>('node.health')
+    const health = await (await daemonClient(ctx)).call('node.health')
     const code = health.status === 'ok' ? 0 : 1
     if (ctx.values.json === true) {
       printJson(ctx.io, health)

@@ -1,4 +1,3 @@
-import type { NodeInfo } from '../../node/node.ts'
 import { jsonOption, repoOption } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
@@ -10,7 +9,7 @@ export const idCommand: Command = {
   usage: 'id [--repo DIR] [--json]',
   options: { repo: repoOption, json: jsonOption },
   async run (ctx) {
-    const info = await (await daemonClient(ctx)).call<NodeInfo>('node.id')
+    const info = await (await daemonClient(ctx)).call('node.id')
     if (ctx.values.json === true) {
       printJson(ctx.io, info)
       return 0

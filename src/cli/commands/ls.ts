@@ -16,7 +16,7 @@ export const lsCommand: Command = {
   },
   async run (ctx) {
     if (ctx.positionals.length !== 1) throw new UsageError('ls takes one CID or path')
-    const entries = await (await daemonClient(ctx)).call<LsRow[]>('content.ls', { cid: ctx.positionals[0] })
+    const entries = await (await daemonClient(ctx)).call('content.ls', { cid: ctx.positionals[0] })
     if (ctx.values.json === true) {
       printJson(ctx.io, entries)
       return 0

@@ -1,5 +1,5 @@
 import { NameNotFoundError } from '../../errors.ts'
-import type { GetResult, NameInfo, SiblingInfo, WriteOutcome } from '../../names/service.ts'
+import type { NameInfo, SiblingInfo, WriteOutcome } from '../../names/service.ts'
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command, CommandContext } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
@@ -50,14 +50,11 @@ export const nameCommand: Command = {
       case 'put': {
         const [path, cid] = want(2, 'a PATH and a CID')
         const size = parseSize(ctx.values.size as string | undefined)
-        const params: Record<string, unknown> = { path, cid }
-        if (context != null) params.context = context
-        if (size != null) params.size = size
-        return printWrite(ctx, await (await daemonClient(ctx)).call<WriteOutcome>('name.put', params), 'named')
+        return printWrite(ctx, await (await daemonClient(ctx)).call('name.put', { path, cid, context, size }), 'named')
       }
       case 'get': {
         const [path] = want(1, 'a PATH')
-        const view = await (await daemonClient(ctx)).call<GetResult>('name.get', { path })
+        const view = await (await daemonClient(ctx)).call('name.get', { path })
         if (ctx.values.json === true) {
           printJson(ctx.io, view)
           return view.exists ? 0 : 1
@@ -74,20 +71,18 @@ export const nameCommand: Command = {
       }
       case 'ls': {
         if (args.length > 1) throw new UsageError('name ls takes at most one PREFIX')
-        const names = await (await daemonClient(ctx)).call<NameInfo[]>('name.ls', args[0] == null ? {} : { prefix: args[0] })
+        const names = await (await daemonClient(ctx)).call('name.ls', args[0] == null ? {} : { prefix: args[0] })
         if (ctx.values.json === true) printJson(ctx.io, names)
         else if (names.length > 0) ctx.io.stdout(formatTable([['NAME', 'SIZE', 'OWNER', 'TIME'], ...names.map(lsRow)]))
         return 0
       }
       case 'rm': {
         const [path] = want(1, 'a PATH')
-        const params: Record<string, unknown> = { path }
-        if (context != null) params.context = context
-        return printWrite(ctx, await (await daemonClient(ctx)).call<WriteOutcome>('name.rm', params), 'removed')
+        return printWrite(ctx, await (await daemonClient(ctx)).call('name.rm', { path, context }), 'removed')
       }
       case 'conflicts': {
         want(0, 'no arguments')
-        const names = await (await daemonClient(ctx)).call<NameInfo[]>('name.conflicts')
+        const names = await (await daemonClient(ctx)).call('name.conflicts')
         if (ctx.values.json === true) printJson(ctx.io, names)
         else if (names.length > 0) {
           ctx.io.stdout(formatTable([['NAME', 'VALUES'], ...names.map(n => [n.path, n.siblings.filter(s => s.deleted !== true).map(s => s.cid ?? '').join(' ')])]))
@@ -96,7 +91,7 @@ export const nameCommand: Command = {
       }
       case 'resolve': {
         const [path, cid] = want(2, 'a PATH and a CID')
-        return printWrite(ctx, await (await daemonClient(ctx)).call<WriteOutcome>('name.resolve', { path, cid }), 'resolved')
+        return printWrite(ctx, await (await daemonClient(ctx)).call('name.resolve', { path, cid }), 'resolved')
       }
     }
     return 2

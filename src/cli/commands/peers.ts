@@ -1,4 +1,3 @@
-import type { PeerSummary } from '../../node/node.ts'
 import { jsonOption, repoOption } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
@@ -10,7 +9,7 @@ export const peersCommand: Command = {
   usage: 'peers [--repo DIR] [--json]',
   options: { repo: repoOption, json: jsonOption },
   async run (ctx) {
-    const peers = await (await daemonClient(ctx)).call<PeerSummary[]>('peer.list')
+    const peers = await (await daemonClient(ctx)).call('peer.list')
     if (ctx.values.json === true) {
       printJson(ctx.io, peers)
       return 0

@@ -1,8 +1,9 @@
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
+import { InvalidArgumentError } from '../../errors.ts'
+import { METHODS } from '../../rpc/api.ts'
 import { daemonClient } from '../daemon-client.ts'
 import { printJson } from '../io.ts'
-import type { PinEntry } from '../../node/files.ts'
 
 export const pinCommand: Command = {
   name: 'pin',
@@ -25,15 +26,15 @@ export const pinCommand: Command = {
     const [sub, cid, ...rest] = ctx.positionals
     if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`)
     const json = ctx.values.json === true
-    // (the daemon checks the type)
     const type = (ctx.values.type as string | undefined) ?? 'all'
     if (ctx.values.type != null && sub !== 'ls') throw new UsageError('--type goes with pin ls')
+    if (!isPinType(type)) throw new InvalidArgumentError(`Invalid pin type "${type}": expected ${PIN_TYPES.join(', ')}`)
     const client = await daemonClient(ctx)
     switch (sub) {
       case 'add': {
         if (cid == null) throw new UsageError('pin add takes a CID')
         // pinning fetches what is missing first: it may take long (the default call deadline is 30 s)
-        const r = await client.call<{ cid: string, blocks: number, bytes: number }>('pin.add', { cid, recursive: ctx.values.direct !== true }, { timeoutMs: 3_600_000 })
+        const r = await client.call('pin.add', { cid, recursive: ctx.values.direct !== true }, { timeoutMs: 3_600_000 })
         if (json) printJson(ctx.io, r)
         else ctx.io.stdout(`pinned ${r.cid} (${r.blocks} blocks)\n`)
         return 0
@@ -47,7 +48,7 @@ export const pinCommand: Command = {
       }
       case 'ls': {
         // listing indirect pins walks every recursive pin's DAG: it may take long
-        const pins = await client.call<PinEntry[]>('pin.ls', { type, ...(cid == null ? {} : { cid }) }, { timeoutMs: 3_600_000 })
+        const pins = await client.call('pin.ls', { type, ...(cid == null ? {} : { cid }) }, { timeoutMs: 3_600_000 })
         if (json) printJson(ctx.io, pins)
         else if (ctx.values.quiet === true) ctx.io.stdout(pins.map(p => `${p.cid}\n`).join(''))
         else ctx.io.stdout(pins.map(p => `${p.cid} ${p.mode}${p.through == null ? '' : ` through ${p.through}`}\n`).join(''))
@@ -57,4 +58,11 @@ export const pinCommand: Command = {
         throw new UsageError(sub == null ? 'say add, rm or ls' : `unknown pin command "${sub}": say add, rm or ls`)
     }
   }
+}
+
+/** pin ls --type: what the method table takes */
+const PIN_TYPES = METHODS['pin.ls'].params.shape.type.unwrap().options
+
+function isPinType (type: string): type is typeof PIN_TYPES[number] {
+  return (PIN_TYPES as readonly string[]).includes(type)
 }

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../../errors.ts'
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
+import type { ParamsOf } from '../../rpc/api.ts'
 import { daemonClient } from '../daemon-client.ts'
 import { printJson } from '../io.ts'
 
@@ -18,7 +19,7 @@ export const refsCommand: Command = {
   },
   async run (ctx) {
     if (ctx.positionals.length !== 1) throw new UsageError('refs takes one CID')
-    const params: Record<string, unknown> = { cid: ctx.positionals[0], recursive: ctx.values.recursive === true, unique: ctx.values.unique === true }
+    const params: ParamsOf<'content.refs'> = { cid: ctx.positionals[0], recursive: ctx.values.recursive === true, unique: ctx.values.unique === true }
     const depth = ctx.values['max-depth'] as string | undefined
     if (depth != null) {
       if (!/^\d+$/.test(depth) || Number(depth) < 1) throw new InvalidArgumentError(`--max-depth must be a whole number >= 1, not "${depth}"`)
@@ -26,7 +27,7 @@ export const refsCommand: Command = {
       params.maxDepth = Number(depth)
     }
     // a large DAG may take long to walk (the default call deadline is 30 s)
-    const refs = await (await daemonClient(ctx)).call<string[]>('content.refs', params, { timeoutMs: 3_600_000 })
+    const refs = await (await daemonClient(ctx)).call('content.refs', params, { timeoutMs: 3_600_000 })
     if (ctx.values.json === true) printJson(ctx.io, refs)
     else if (refs.length > 0) ctx.io.stdout(refs.join('\n') + '\n')
     return 0

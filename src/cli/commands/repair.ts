@@ -1,4 +1,3 @@
-import type { RepairStatus } from '../../replication/service.ts'
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
@@ -20,12 +19,12 @@ export const repairCommand: Command = {
     if ((sub !== 'status' && sub !== 'run') || rest.length > 0) throw new UsageError('say "repair status" or "repair run"')
     const client = await daemonClient(ctx)
     if (sub === 'run') {
-      const r = await client.call<{ started: boolean }>('repair.run')
+      const r = await client.call('repair.run')
       if (ctx.values.json === true) printJson(ctx.io, r)
       else ctx.io.stdout(r.started ? 'repair pass started (see: shoal repair status)\n' : 'a repair pass is running already\n')
       return 0
     }
-    const s = await client.call<RepairStatus>('repair.status')
+    const s = await client.call('repair.status')
     if (ctx.values.json === true) {
       printJson(ctx.io, s)
       return 0

@@ -1,4 +1,3 @@
-import type { StoreStat } from '../../store/content-store.ts'
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
@@ -12,7 +11,7 @@ export const repoCommand: Command = {
   options: { repo: repoOption, json: jsonOption },
   async run (ctx) {
     if (ctx.positionals[0] !== 'stat' || ctx.positionals.length > 1) throw new UsageError('say "repo stat"')
-    const s = await (await daemonClient(ctx)).call<StoreStat>('repo.stat')
+    const s = await (await daemonClient(ctx)).call('repo.stat')
     if (ctx.values.json === true) printJson(ctx.io, s)
     else {
       ctx.io.stdout(formatTable([

@@ -1,5 +1,3 @@
-import type { ContentStat } from '../../content/exporter.ts'
-import type { ReplicaStatus } from '../../replication/status.ts'
 import { jsonOption, repoOption, UsageError } from '../command.ts'
 import type { Command } from '../command.ts'
 import { daemonClient } from '../daemon-client.ts'
@@ -17,7 +15,7 @@ export const statCommand: Command = {
   options: { repo: repoOption, json: jsonOption },
   async run (ctx) {
     if (ctx.positionals.length !== 1) throw new UsageError('stat takes one CID or path')
-    const stat = await (await daemonClient(ctx)).call<ContentStat & { replicas?: ReplicaStatus }>('content.stat', { cid: ctx.positionals[0] })
+    const stat = await (await daemonClient(ctx)).call('content.stat', { cid: ctx.positionals[0] })
     if (ctx.values.json === true) {
       printJson(ctx.io, stat)
       return 0

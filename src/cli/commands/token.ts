@@ -23,7 +23,7 @@ export const tokenCommand: Command = {
     let file: string
     let running = true
     try {
-      file = (await (await daemonClient(ctx)).call<{ file: string }>('token.rotate')).file
+      file = (await (await daemonClient(ctx)).call('token.rotate')).file
     } catch (err) {
       if (!(err instanceof DaemonUnreachableError)) throw err
       running = false

@@ -1,48 +1,20 @@
 /**
- * The client side of the RPC port, used by the CLI: it finds the running
- * daemon of a repo (its bound address in api.json, its token in rpc.token)
- * and calls JSON-RPC methods on it.
+ * ShoalClient's transport over HTTP: JSON-RPC calls as `POST /rpc`, and
+ * plain requests to the byte routes, with the bearer token; answers in
+ * shoal's words (RpcError with the daemon's code, DaemonUnreachableError).
  */
 import http from 'node:http'
-import { parseHostPort, readConfig } from '../config.ts'
-import { DaemonUnreachableError, RpcError, RpcHttpError } from '../errors.ts'
-import { readFileIfExists } from '../platform/files.ts'
-import { repoPaths } from '../platform/repo.ts'
-
-export interface DaemonEndpoint {
-  /** HOST:PORT */
-  address: string
-  token?: string
-}
-
-export interface ApiFile {
-  rpc: string
-  pid: number
-}
-
-/** Where the daemon of `repoDir` listens: what it wrote at start, else what its config says. */
-export async function locateDaemon (repoDir: string): Promise<DaemonEndpoint> {
-  const paths = repoPaths(repoDir)
-  const token = (await readFileIfExists(paths.rpcToken))?.toString('utf8').trim()
-  const api = await readFileIfExists(paths.api)
-  if (api != null) {
-    try {
-      const parsed = JSON.parse(api.toString('utf8')) as Partial<ApiFile>
-      if (typeof parsed.rpc === 'string') return { address: parsed.rpc, token }
-    } catch {
-      // a torn or foreign api.json: fall back to the config
-    }
-  }
-  const config = await readConfig(paths.config)
-  return { address: config.rpc, token }
-}
+import { parseHostPort } from '../config.ts'
+import { AbortedError, DaemonUnreachableError, RpcError, RpcHttpError } from '../errors.ts'
+import type { ProgressEventOf } from '../rpc/api.ts'
+import type { DaemonEndpoint } from './locate.ts'
 
 export interface CallOptions {
   signal?: AbortSignal
   timeoutMs?: number
 }
 
-export class RpcClient {
+export class HttpTransport {
   readonly endpoint: DaemonEndpoint
   private nextId = 1
 
@@ -50,7 +22,7 @@ export class RpcClient {
     this.endpoint = endpoint
   }
 
-  async call<T = unknown>(method: string, params?: unknown[] | Record<string, unknown>, options: CallOptions = {}): Promise<T> {
+  async call (method: string, params?: unknown, options: CallOptions = {}): Promise<unknown> {
     const id = this.nextId++
     const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) }))
     const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)]
@@ -62,19 +34,20 @@ export class RpcClient {
       status = res.statusCode ?? 0
       text = await readAll(res)
     } catch (err) {
+      if (options.signal?.aborted === true) throw new AbortedError(`The call of ${method} was aborted`)
       // a daemon that does not answer in time is as good as unreachable
       if ((err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError') throw new DaemonUnreachableError(this.endpoint.address, { cause: err })
       throw err
     }
     if (status !== 200) throw new RpcHttpError(`The shoal daemon at ${this.endpoint.address} refused the request: ${status} ${text.trim()}`, status)
-    let response: { result?: T, error?: { code: number, message: string, data?: unknown } }
+    let response: { result?: unknown, error?: { code: number, message: string, data?: unknown } }
     try {
       response = JSON.parse(text)
     } catch {
       throw new RpcError(`The shoal daemon at ${this.endpoint.address} sent a reply that is not JSON`, -32700)
     }
     if (response.error != null) throw new RpcError(response.error.message, response.error.code, response.error.data)
-    return response.result as T
+    return response.result
   }
 
   /**
@@ -106,10 +79,10 @@ export class RpcClient {
 
   /**
    * Read an NDJSON answer of progress events (`?progress=true`): each
-   * `{type, detail}` goes to `onEvent`; the `resultType` line's detail is
+   * `{type, detail}` goes to `onEvent`; the `result` line's detail is
    * returned, an `error` line thrown as the daemon's error.
    */
-  async readProgress<T> (res: http.IncomingMessage, resultType: string, onEvent: (event: { type: string, detail: any }) => void): Promise<T> {
+  async readProgress (res: http.IncomingMessage, onEvent: (event: ProgressEventOf) => void): Promise<unknown> {
     if ((res.statusCode ?? 0) >= 300) throw httpError(res.statusCode ?? 0, await readAll(res))
     let rest = ''
     for await (const chunk of res) {
@@ -118,9 +91,9 @@ export class RpcClient {
       for (const line of lines) {
         if (line.trim() === '') continue
         const event = JSON.parse(line) as { type: string, detail: any }
-        if (event.type === resultType) return event.detail as T
+        if (event.type === 'result') return event.detail
         if (event.type === 'error') throw new RpcError(event.detail?.message ?? 'The daemon failed', SERVER_ERROR_CODE, { code: event.detail?.code, details: event.detail?.details })
-        onEvent(event)
+        onEvent(event as ProgressEventOf)
       }
     }
     throw new RpcHttpError(`The shoal daemon at ${this.endpoint.address} ended the answer before its result`, res.statusCode ?? 0)
