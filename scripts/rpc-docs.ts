@@ -60,6 +60,8 @@ function methodSection (m: OpenRpcMethod): string[] {
   lines.push('Result:', '', ...schemaBlock(m.result.schema), '')
   const notification = m['x-shoal-notification']
   if (notification != null) lines.push('Each notification\'s `result`:', '', ...schemaBlock(notification.schema), '')
+  const progress = m['x-shoal-progress']
+  if (progress != null) lines.push('Over a WebSocket, its progress before the answer: notifications `{"jsonrpc":"2.0","method":"progress","params":{"request":ID,"event":EVENT}}` (at most one per type per 100 ms), each `event`:', '', ...schemaBlock(progress.schema), '')
   return lines
 }
 
@@ -95,7 +97,7 @@ export function renderRpcDocs (doc: OpenRpcDocument = openRpcDocument()): string
     'each event then comes as `{"jsonrpc":"2.0","method":"subscription","params":{"subscription":ID,"result":EVENT}}`.',
     '',
     'The document itself: `{"jsonrpc":"2.0","id":1,"method":"rpc.discover"}`. shoal\'s extensions in it:',
-    '`x-shoal-websocket-only` and `x-shoal-notification` on methods, and `x-shoal-byte-routes`: the byte routes,',
+    '`x-shoal-websocket-only`, `x-shoal-notification` and `x-shoal-progress` on methods, and `x-shoal-byte-routes`: the byte routes,',
     'each with OpenAPI 3.1-style `parameters` (`in`, `required`, `schema`), `requestBody`, `response` and',
     '`progress` (the NDJSON lines of `?progress=true`).',
     '',

@@ -14,7 +14,7 @@ import type http from 'node:http'
 import { Readable } from 'node:stream'
 import type { z } from 'zod'
 import { resolveRepoDir } from '../platform/repo.ts'
-import type { ByteRouteName, ByteRoutes, MethodName, NotificationOf, ParamsOf, ProgressEventOf, QueryOf, ResultOf, SubscriptionMethod } from '../rpc/api.ts'
+import type { ByteRouteName, ByteRoutes, MethodName, MethodProgressOf, NotificationOf, ParamsOf, ProgressEventOf, ProgressMethod, QueryOf, ResultOf, SubscriptionMethod } from '../rpc/api.ts'
 import { locateDaemon } from './locate.ts'
 import type { DaemonEndpoint } from './locate.ts'
 import { HttpTransport } from './transport.ts'
@@ -81,6 +81,14 @@ export class ShoalClient {
   /** A JSON-RPC call over HTTP, typed by the method table. */
   async call<M extends MethodName> (method: M, ...[params, options]: CallArgs<M>): Promise<ResultOf<M>> {
     return await this.http.call(method, params, options) as ResultOf<M>
+  }
+
+  /**
+   * A long call (pin.add, repo.gc) over the WebSocket: its progress events go
+   * to `onProgress` as the daemon sends them, then the answer.
+   */
+  async callWithProgress<M extends ProgressMethod> (method: M, params: ParamsOf<M>, onProgress: (event: MethodProgressOf<M>) => void): Promise<ResultOf<M>> {
+    return await (await this.webSocket()).call(method, params, onProgress as (event: unknown) => void) as ResultOf<M>
   }
 
   /** Uploads `body` to a byte route and returns its JSON answer; with onProgress, the progress events on the way. */

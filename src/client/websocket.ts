@@ -1,9 +1,10 @@
 /**
  * ShoalClient's WebSocket to `ws://HOST:PORT/rpc` (the `ws` library), for
- * what only a socket carries: subscriptions. The token goes in the upgrade's
- * Authorization header; answers are matched by id, and each notification
- * `{"method":"subscription","params":{subscription,result}}` goes to the
- * listener of its subscription.
+ * what only a socket carries: subscriptions and the progress of long calls.
+ * The token goes in the upgrade's Authorization header; answers are matched
+ * by id, each notification `{"method":"subscription","params":{subscription,
+ * result}}` goes to the listener of its subscription, and each
+ * `{"method":"progress","params":{request,event}}` to the call `request`.
  */
 import { WebSocket } from 'ws'
 import { DaemonUnreachableError, RpcError, RpcHttpError } from '../errors.ts'
@@ -12,6 +13,8 @@ import type { DaemonEndpoint } from './locate.ts'
 interface Pending {
   resolve(result: unknown): void
   reject(err: Error): void
+  /** the call's progress notifications */
+  onProgress?(event: unknown): void
 }
 
 export class SocketTransport {
@@ -54,10 +57,10 @@ export class SocketTransport {
     return new SocketTransport(ws)
   }
 
-  async call (method: string, params?: unknown): Promise<unknown> {
+  async call (method: string, params?: unknown, onProgress?: (event: unknown) => void): Promise<unknown> {
     if (this.ws.readyState !== WebSocket.OPEN) throw new RpcHttpError('The WebSocket to the shoal daemon is closed', 0)
     const id = this.nextId++
-    const answer = new Promise<unknown>((resolve, reject) => { this.pending.set(id, { resolve, reject }) })
+    const answer = new Promise<unknown>((resolve, reject) => { this.pending.set(id, { resolve, reject, onProgress }) })
     this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) }))
     return await answer
   }
@@ -77,7 +80,7 @@ export class SocketTransport {
   }
 
   private receive (text: string): void {
-    let message: { id?: number, method?: string, params?: { subscription?: string, result?: unknown }, result?: unknown, error?: { code: number, message: string, data?: unknown } }
+    let message: { id?: number, method?: string, params?: { subscription?: string, result?: unknown, request?: number, event?: unknown }, result?: unknown, error?: { code: number, message: string, data?: unknown } }
     try {
       message = JSON.parse(text)
     } catch {
@@ -86,6 +89,10 @@ export class SocketTransport {
     if (message.method === 'subscription') {
       const listener = this.listeners.get(message.params?.subscription ?? '')
       listener?.(message.params?.result)
+      return
+    }
+    if (message.method === 'progress') {
+      this.pending.get(message.params?.request ?? -1)?.onProgress?.(message.params?.event)
       return
     }
     const pending = this.pending.get(message.id ?? -1)

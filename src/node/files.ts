@@ -30,7 +30,7 @@ import type { BlockFetcher } from '../replication/fetch.ts'
 import type { ReplicationProgress, Replicator, ReplicationReport } from '../replication/push.ts'
 import type { BlockReplicaService } from '../replication/service.ts'
 import type { ReplicaStatus } from '../replication/status.ts'
-import type { ContentStore, GcResult, StoreStat } from '../store/content-store.ts'
+import type { ContentStore, GcProgressEvent, GcResult, PinProgressEvent, StoreStat } from '../store/content-store.ts'
 
 export interface AddOptions extends Omit<ImportOptions, 'onProgress'> {
   /** pin the root (default true) */
@@ -52,6 +52,9 @@ export type AddProgress =
   | ImportProgress
   | ProgressEvent<'add:stored', { blocks: number, bytes: number }>
   | ReplicationProgress
+
+/** A pin's progress: blocks read so far (here or from the network), then blocks covered. */
+export type PinProgress = ProgressEvent<'pin:fetched', { blocks: number, bytes: number }> | PinProgressEvent
 
 export interface AddResult {
   cid: string
@@ -490,13 +493,23 @@ export class Files {
     return (await resolvePath(root, path, { get: async (c, o) => await fetcher.get(c, { ...o, prefetch: false }) }, options)).cid
   }
 
-  async pin (cidText: string, options: { recursive?: boolean, signal?: AbortSignal } = {}): Promise<{ cid: string, blocks: number, bytes: number }> {
-    const cid = parseCid(cidText)
+  /**
+   * Pin what `ref` (a CID, or CID/path) names: fetch what is missing first
+   * (progress `pin:fetched`, blocks and bytes read so far), then cover it
+   * (`pin:block`).
+   */
+  async pin (ref: ContentRef, options: { recursive?: boolean, signal?: AbortSignal, onProgress?(event: PinProgress): void } = {}): Promise<{ cid: string, blocks: number, bytes: number }> {
     const { store, fetcher } = this.init
     return await store.writeSession(async () => {
+      const cid = await this.target(ref, options)
       // fetch what is missing first (the fetcher keeps it), then pin from local blocks
       if (options.recursive !== false) {
-        for await (const block of walkDag(cid, fetcher, { signal: options.signal, concurrency: 32 })) void block
+        const fetched = { blocks: 0, bytes: 0 }
+        for await (const block of walkDag(cid, fetcher, { signal: options.signal, concurrency: 32 })) {
+          fetched.blocks++
+          fetched.bytes += block.size
+          options.onProgress?.({ type: 'pin:fetched', detail: { ...fetched } })
+        }
       } else {
         await fetcher.get(cid, { signal: options.signal })
       }
@@ -546,7 +559,7 @@ export class Files {
     await this.init.fetcher.flush()
   }
 
-  async gc (options: { signal?: AbortSignal } = {}): Promise<GcResult> {
+  async gc (options: { signal?: AbortSignal, onProgress?(event: GcProgressEvent): void } = {}): Promise<GcResult> {
     return await this.init.store.gc(options)
   }
 

@@ -130,6 +130,8 @@ export interface MethodSpec {
   notification?: z.ZodType
   /** only over a WebSocket (`ws://HOST:PORT/rpc`) */
   webSocketOnly?: true
+  /** a long call's progress events, sent over a WebSocket before its answer: `{"method":"progress","params":{request, event}}` */
+  progress?: z.ZodType
 }
 
 /** Keeps each entry's own schema types (for the client's inference) while checking it is a MethodSpec. */
@@ -204,7 +206,11 @@ export const METHODS = methods({
     summary: 'Pin a DAG here',
     description: 'Fetches what is missing and keeps it from GC: the whole DAG (recursive, the default) or only the root block.',
     params: z.strictObject({ cid, recursive: z.boolean().optional().describe('the whole DAG (default true)') }),
-    result: z.object({ cid: z.string(), blocks: count, bytes: count })
+    result: z.object({ cid: z.string(), blocks: count, bytes: count }),
+    progress: z.discriminatedUnion('type', [
+      z.object({ type: z.literal('pin:fetched'), detail: z.object({ blocks: count, bytes: count }).describe('blocks of the DAG read so far, here or from the network') }),
+      z.object({ type: z.literal('pin:block'), detail: z.object({ cid: z.string(), blocks: count, bytes: count }).describe('blocks covered by the pin so far') })
+    ])
   },
   'pin.rm': {
     summary: 'Unpin',
@@ -229,7 +235,8 @@ export const METHODS = methods({
     summary: 'Collect garbage',
     description: 'Removes the blocks that no pin, write session or share of the network holds.',
     params: none,
-    result: z.object({ removedBlocks: count, freedBytes: count })
+    result: z.object({ removedBlocks: count, freedBytes: count }),
+    progress: z.object({ type: z.literal('gc:removed'), detail: z.object({ cid: z.string(), size: count, removedBlocks: count, freedBytes: count }) })
   },
   'repo.stat': {
     summary: 'What the store holds',
@@ -370,6 +377,9 @@ export type ParamsOf<M extends MethodName> = z.input<Methods[M]['params']>
 export type ResultOf<M extends MethodName> = z.output<Methods[M]['result']>
 export type SubscriptionMethod = { [M in MethodName]: Methods[M] extends { notification: z.ZodType } ? M : never }[MethodName]
 export type NotificationOf<M extends SubscriptionMethod> = Methods[M] extends { notification: infer N extends z.ZodType } ? z.output<N> : never
+/** The long methods, which report progress over a WebSocket, and their events. */
+export type ProgressMethod = { [M in MethodName]: Methods[M] extends { progress: z.ZodType } ? M : never }[MethodName]
+export type MethodProgressOf<M extends ProgressMethod> = Methods[M] extends { progress: infer P extends z.ZodType } ? z.output<P> : never
 
 // ---- the byte routes ------------------------------------------------------
 

@@ -20,6 +20,8 @@ export interface RpcContext {
   signal?: AbortSignal
   /** the connection's subscriptions, when it can carry notifications (WebSocket); absent over HTTP */
   subscriptions?: SubscriptionHost
+  /** a long call's progress (`{type, detail}`), sent to its caller as it comes when the connection can carry notifications (WebSocket); absent over HTTP */
+  onProgress?(event: { type: string, detail: unknown }): void
 }
 
 /**
@@ -51,7 +53,9 @@ interface Response {
   error?: ErrorObject
 }
 
-export interface DispatchOptions extends RpcContext {
+export interface DispatchOptions extends Omit<RpcContext, 'onProgress'> {
+  /** where the progress of the call with this id goes (WebSocket) */
+  progress?(id: JsonRpcId): RpcContext['onProgress']
   /** told about errors that are not shoal's own (bugs), which clients see only as "Internal error" */
   onInternalError?(method: string, err: unknown): void
 }
@@ -93,7 +97,8 @@ async function handleOne (request: unknown, methods: MethodTable, options: Dispa
   const handler = Object.hasOwn(methods, req.method) ? methods[req.method] : undefined
   if (handler == null) return respond(errorResponse(rid, METHOD_NOT_FOUND, `Method not found: ${req.method}`))
   try {
-    const result = await handler(req.params as Params, { signal: options.signal, subscriptions: options.subscriptions })
+    const onProgress = isNotification ? undefined : options.progress?.(rid)
+    const result = await handler(req.params as Params, { signal: options.signal, subscriptions: options.subscriptions, ...(onProgress == null ? {} : { onProgress }) })
     return respond({ jsonrpc: '2.0', id: rid, result: result ?? null })
   } catch (err) {
     if (err instanceof InvalidParamsError) return respond(errorResponse(rid, INVALID_PARAMS, `Invalid params${err.method == null ? '' : ` for ${err.method}`}: ${err.message}`))

@@ -34,13 +34,13 @@ export function rpcMethods ({ node, rotateToken }: RpcMethodsInit): MethodTable 
       'content.ls': async ({ cid }, { signal }) => (await files.ls(cid, { signal })).map(e => ({ ...e, cid: e.cid.toString() })),
       'content.refs': async ({ cid, ...options }, { signal }) => await files.refs(cid, { ...options, signal }),
       'block.stat': async ({ cid }, { signal }) => await files.blockStat(cid, { signal }),
-      'pin.add': async ({ cid, recursive }, { signal }) => await files.pin(cid, { recursive, signal }),
+      'pin.add': async ({ cid, recursive }, { signal, onProgress }) => await files.pin(cid, { recursive, signal, onProgress: onProgress == null ? undefined : (e) => { onProgress(withCidText(e)) } }),
       'pin.rm': async ({ cid }) => {
         await files.unpin(cid)
         return { cid }
       },
       'pin.ls': async (params, { signal }) => await files.pins({ ...params, signal }),
-      'repo.gc': async (_params, { signal }) => await files.gc({ signal }),
+      'repo.gc': async (_params, { signal, onProgress }) => await files.gc({ signal, onProgress: onProgress == null ? undefined : (e) => { onProgress(withCidText(e)) } }),
       'repo.stat': async () => await files.repoStat(),
       'repair.status': () => node.repairStatus(),
       'repair.run': () => node.runRepair(),
@@ -60,4 +60,10 @@ export function rpcMethods ({ node, rotateToken }: RpcMethodsInit): MethodTable 
     // name.subscribe, node.subscribe and their unsubscribe (WebSocket only)
     ...subscriptionMethods(node)
   }
+}
+
+/** A progress event as JSON says it: a CID in the detail as its text. */
+function withCidText (event: { type: string, detail: object }): { type: string, detail: unknown } {
+  const detail = event.detail as { cid?: { toString(): string } }
+  return detail.cid == null ? event : { type: event.type, detail: { ...detail, cid: detail.cid.toString() } }
 }

@@ -7,6 +7,9 @@
  * - `x-shoal-websocket-only` (a method): it needs a WebSocket.
  * - `x-shoal-notification` (a subscribe method): the `result` of each
  *   notification `{"method":"subscription","params":{subscription,result}}`.
+ * - `x-shoal-progress` (a long method): over a WebSocket, the `event` of each
+ *   notification `{"method":"progress","params":{request,event}}` sent before
+ *   the answer (`request` is the call's id).
  * - `x-shoal-byte-routes` (the document): the plain HTTP routes beside /rpc,
  *   each `{name, method, path, summary, description, parameters, requestBody?,
  *   response, progress?}`; `parameters` as OpenAPI 3.1's (`in` path or query,
@@ -41,6 +44,7 @@ export type OpenRpcMethod = {
   result: ContentDescriptor
   'x-shoal-websocket-only'?: true
   'x-shoal-notification'?: ContentDescriptor
+  'x-shoal-progress'?: ContentDescriptor
 }
 
 export type ByteRouteDoc = {
@@ -88,7 +92,8 @@ function methodDoc (name: string, spec: MethodSpec): OpenRpcMethod {
     params: descriptors(spec.params, 'input'),
     result: { name: `${name} result`, schema: jsonSchema(spec.result, 'output') },
     ...(spec.webSocketOnly === true ? { 'x-shoal-websocket-only': true as const } : {}),
-    ...(spec.notification == null ? {} : { 'x-shoal-notification': { name: `${name} notification`, schema: jsonSchema(spec.notification, 'output') } })
+    ...(spec.notification == null ? {} : { 'x-shoal-notification': { name: `${name} notification`, schema: jsonSchema(spec.notification, 'output') } }),
+    ...(spec.progress == null ? {} : { 'x-shoal-progress': { name: `${name} progress`, schema: jsonSchema(spec.progress, 'output') } })
   }
 }
 

@@ -13,6 +13,10 @@
  * - One message is one JSON-RPC request or batch, at most `maxMessageBytes`
  *   (else the socket is closed with 1009). At most MAX_CALLS_IN_FLIGHT calls
  *   of a socket run at once; beyond that its socket is not read.
+ * - A long call (pin.add, repo.gc: the methods whose table entry has
+ *   `progress`) sends its progress before its answer, as notifications
+ *   `{"method":"progress","params":{"request":ID,"event":{type,detail}}}`, at
+ *   most one per event type per 100 ms.
  * - A slow reader does not grow the daemon's memory: when the bytes queued on
  *   a socket (answers and notifications it has not taken) would pass
  *   `maxBufferedBytes`, the socket is closed (1008, "too slow ...") and its
@@ -119,6 +123,7 @@ export function webSocketRpc (init: WebSocketRpcInit): WebSocketRpc {
       const answer = await handleJsonRpc(text, init.methods, {
         signal: controller.signal,
         subscriptions: host,
+        progress: (id) => progressSender(id, send),
         onInternalError: (method, err) => { log.error('RPC method failed', { method, error: (err as Error)?.stack ?? String(err) }) }
       })
       if (answer != null) send(answer)
@@ -185,4 +190,22 @@ function authToken (text: string): { token: string, id?: string | number | null 
   if (!parsed.ok) return undefined
   if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') return undefined
   return { token: parsed.value.token, ...(id === undefined ? {} : { id }) }
+}
+
+/** progress notifications of one call: at most one per event type in this long (the answer says where it ended) */
+const PROGRESS_EVERY_MS = 100
+
+/**
+ * A long call's progress over its socket: `{"jsonrpc":"2.0","method":"progress",
+ * "params":{"request":ID,"event":{type,detail}}}`, at most one per event type
+ * per PROGRESS_EVERY_MS, before the call's answer.
+ */
+function progressSender (id: string | number | null, send: (message: string) => void): (event: { type: string, detail: unknown }) => void {
+  const last = new Map<string, number>()
+  return (event) => {
+    const now = performance.now()
+    if (now - (last.get(event.type) ?? -Infinity) < PROGRESS_EVERY_MS) return
+    last.set(event.type, now)
+    send(JSON.stringify({ jsonrpc: '2.0', method: 'progress', params: { request: id, event } }))
+  }
 }

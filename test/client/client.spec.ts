@@ -10,6 +10,9 @@ import { once } from 'node:events'
 import crypto from 'node:crypto'
 import path from 'node:path'
 import { Readable } from 'node:stream'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { DaemonUnreachableError, RpcError, ShoalClient } from 'shoal/client'
 import type { NotificationOf, ProgressEventOf } from 'shoal/client'
 import { isDeno } from '../../src/platform/runtime.ts'
@@ -70,6 +73,28 @@ describe('ShoalClient (shoal/client)', function () {
     assert.ok((await bytesOf(part)).equals(data.subarray(100, 150)))
     const block = await client.blockGet((await client.call('content.refs', { cid: added.cid }))[0])
     assert.ok((await bytesOf(block)).equals(data.subarray(0, 262144)))
+  })
+
+  it('a long call over the WebSocket reports its progress before the answer (pin.add, repo.gc); over HTTP it just answers', async () => {
+    const added = (await a.request('/api/v1/add?pin=false', { method: 'POST', body: crypto.randomBytes(2 * 1024 * 1024) })).json
+    const events: Array<{ type: string, detail: any }> = []
+    const pinned = await client.callWithProgress('pin.add', { cid: added.cid }, e => { events.push(e) })
+    assert.equal(pinned.cid, added.cid)
+    const fetched = events.filter(e => e.type === 'pin:fetched')
+    assert.ok(fetched.length >= 1, JSON.stringify(events))
+    assert.ok(fetched.every(e => e.detail.blocks <= pinned.blocks))
+    assert.ok(events.some(e => e.type === 'pin:block' && typeof e.detail.cid === 'string'), JSON.stringify(events))
+    // cache that gc removes: blocks stored here that no pin covers and a's share of the network does not hold
+    const store = a.daemon.node.store
+    for (let i = 0; i < 3; i++) {
+      const bytes = crypto.randomBytes(1000)
+      await store.blocks.put(CID.createV1(raw.code, await sha256.digest(bytes)), bytes)
+    }
+    const removed: Array<{ type: string, detail: any }> = []
+    const gc = await client.callWithProgress('repo.gc', {}, e => { removed.push(e) })
+    assert.ok(gc.removedBlocks >= 3)
+    assert.ok(removed.length >= 1 && removed.every(e => e.type === 'gc:removed' && e.detail.freedBytes <= gc.freedBytes), JSON.stringify(removed))
+    assert.deepEqual(Object.keys(await client.call('repo.gc')).sort(), ['freedBytes', 'removedBlocks'])
   })
 
   it('answers errors in shoal\'s words: params (-32602), the node\'s (-32000 with the code), a byte route\'s, an unreachable daemon', async () => {
