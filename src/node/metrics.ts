@@ -9,12 +9,20 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { ContentStore } from '../store/content-store.ts'
 import type { BlockReplicaService, RepairStatus } from '../replication/service.ts'
-import type { NodeHealth } from './node.ts'
+
+/** What of the node's health the metrics show (NodeHealth has it). */
+export interface HealthReading {
+  status: string
+  peers: number
+  storagePeers: number
+  replicas: number
+  underReplicated: { blocks: number, bytes: number }
+}
 
 export interface MetricsSource {
   store: ContentStore
   replicas: Pick<BlockReplicaService, 'liveCopies'>
-  health: () => NodeHealth
+  health: () => HealthReading
   repairStatus: () => RepairStatus
 }
 
