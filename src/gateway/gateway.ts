@@ -10,21 +10,18 @@
  */
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type http from 'node:http'
 import type { CID } from 'multiformats/cid'
 import { parseCid } from '../content/blocks.ts'
 import type { AbortOptions } from '../content/blocks.ts'
 import { parseEntityBytes } from '../content/car.ts'
 import type { DagScope, EntityBytes } from '../content/car.ts'
 import type { ContentStat, LsEntry } from '../content/exporter.ts'
-import { formatHostPort, parseHostPort } from '../config.ts'
-import { InvalidArgumentError, ListenError, ShoalError } from '../errors.ts'
-import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
+import { InvalidArgumentError, ShoalError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
-import { connectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_MS } from '../rpc/connection-limits.ts'
 import { dispositionName, parseRange } from '../rpc/content-routes.ts'
+import { limitedServer, sendText } from '../rpc/http-server.ts'
 import { directoryListing } from './listing.ts'
 import { CAR_CONTENT_TYPE, contentTypeOf, MEDIA_RAW, NotAcceptable, responseFormat } from './media.ts'
 
@@ -78,40 +75,29 @@ const STATUS_BY_CODE: Record<string, number> = {
 }
 
 export async function startGateway (init: GatewayInit): Promise<Gateway> {
-  const { host, port } = parseHostPort(init.listen)
   const log = init.logger ?? silentLogger
-  const limits = connectionLimits({
-    maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-    readTimeoutMs: init.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
-    log
-  })
-  const inflight = new Set<AbortController>()
   let allowedHosts: Set<string> | undefined
 
-  const server = http.createServer((req, res) => {
-    limits.onRequest(req, res)
-    const controller = new AbortController()
-    inflight.add(controller)
-    res.on('close', () => {
-      controller.abort()
-      inflight.delete(controller)
-    })
-    serve(req, res, controller.signal).catch(err => {
+  const { listen, close } = limitedServer({
+    listen: init.listen,
+    what: 'the gateway',
+    option: 'gateway',
+    maxConnections: init.maxConnections,
+    readTimeoutMs: init.readTimeoutMs,
+    log,
+    handle: async (req, res, signal) => { await serve(req, res, signal) },
+    failed: (req, res, err, signal) => {
       if (res.headersSent) {
         // a stream cut midway: the client sees an incomplete body and verifies
-        if (!controller.signal.aborted) log.warn('gateway response cut', { url: req.url, error: (err as Error)?.message })
+        if (!signal.aborted) log.warn('gateway response cut', { url: req.url, error: (err as Error)?.message })
         res.destroy()
         return
       }
-      if (controller.signal.aborted) return
+      if (signal.aborted) return
       const { status, text } = errorAnswer(err, log)
       sendText(res, status, text)
-    })
+    }
   })
-  server.on('connection', limits.onConnection)
-  server.headersTimeout = limits.readTimeoutMs
-  server.requestTimeout = 0
-  server.timeout = 120_000
 
   const serve = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> => {
     if (allowedHosts != null && !allowedHosts.has((req.headers.host ?? '').toLowerCase())) {
@@ -264,34 +250,12 @@ export async function startGateway (init: GatewayInit): Promise<Gateway> {
     await stream(res, init.source.cat(stat.cid, { offset, length, signal }), signal)
   }
 
-  await new Promise<void>((resolve, reject) => {
-    const fail = (err: Error): void => {
-      const words = systemErrorWords(systemErrorCode(err)) ?? err.message
-      reject(new ListenError(`Cannot open the gateway on ${init.listen}: ${words}; change --gateway or "gateway" in config.json`, { cause: err }))
-    }
-    server.once('error', fail)
-    server.listen(port, host, () => {
-      server.off('error', fail)
-      resolve()
-    })
-  })
-  const bound = server.address() as AddressInfo
-  const address = formatHostPort({ host: bound.address, port: bound.port })
-  if (isLoopbackHost(bound.address)) {
+  const bound = await listen()
+  if (isLoopbackHost(bound.host)) {
     allowedHosts = new Set(['localhost', '127.0.0.1', '[::1]'].map(h => `${h}:${bound.port}`))
   }
-  log.info('gateway listening', { address })
-
-  return {
-    address,
-    close: async () => {
-      for (const c of inflight) c.abort()
-      await new Promise<void>(resolve => {
-        server.close(() => { resolve() })
-        server.closeAllConnections()
-      })
-    }
-  }
+  log.info('gateway listening', { address: bound.address })
+  return { address: bound.address, close }
 }
 
 interface RequestContext {
@@ -377,7 +341,3 @@ function errorAnswer (err: unknown, log: Logger): { status: number, text: string
   return { status: 500, text: 'Internal error' }
 }
 
-function sendText (res: http.ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) + 1 })
-  res.end(text + '\n')
-}

@@ -10,14 +10,12 @@
  * with `Connection: close` and cut without its body being read.
  */
 import http from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { formatHostPort, parseHostPort } from '../config.ts'
-import { ListenError } from '../errors.ts'
-import { systemErrorCode, systemErrorWords } from '../platform/errno.ts'
+import { formatHostPort } from '../config.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
-import { connectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT_MS } from './connection-limits.ts'
+import { limitedServer, sendText } from './http-server.ts'
 import { handleJsonRpc } from './jsonrpc.ts'
 import type { MethodTable } from './jsonrpc.ts'
 import { webSocketRpc } from './websocket.ts'
@@ -84,28 +82,20 @@ export function isRpcToken (text: string): boolean {
 }
 
 export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
-  const { host, port } = parseHostPort(init.listen)
   const log = init.logger ?? silentLogger
   const maxBody = init.maxBodyBytes ?? MAX_JSON_BODY
   let expectedAuth = Buffer.from(`Bearer ${init.token}`)
-  const inflight = new Set<AbortController>()
   let allowedHosts = new Set<string>()
 
-  const limits = connectionLimits({
-    maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-    readTimeoutMs: init.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
-    log
-  })
-
-  const server = http.createServer((req, res) => {
-    limits.onRequest(req, res)
-    const controller = new AbortController()
-    inflight.add(controller)
-    res.on('close', () => {
-      controller.abort()
-      inflight.delete(controller)
-    })
-    handle(req, res, controller.signal).catch(err => {
+  const { server, limits, listen, close } = limitedServer({
+    listen: init.listen,
+    what: 'the RPC port',
+    option: 'rpc',
+    maxConnections: init.maxConnections,
+    readTimeoutMs: init.readTimeoutMs,
+    log,
+    handle: async (req, res, signal) => { await handle(req, res, signal) },
+    failed: (_req, res, err) => {
       log.error('RPC request failed', { error: (err as Error)?.stack ?? String(err) })
       try {
         if (!res.headersSent) sendText(res, 500, 'Internal server error')
@@ -113,16 +103,8 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
       } catch {
         res.destroy()
       }
-    })
+    }
   })
-  server.on('connection', limits.onConnection)
-  // connectionLimits() enforces the read deadlines on both runtimes; Node's
-  // own headersTimeout (checked only every 30 s) stays as a backstop
-  server.headersTimeout = limits.readTimeoutMs
-  // uploads of any size are allowed on the byte routes, so no whole-request
-  // deadline; a connection that stalls for two minutes is closed
-  server.requestTimeout = 0
-  server.timeout = 120_000
 
   const authorized = (header: string): boolean => {
     const auth = Buffer.from(header)
@@ -233,33 +215,17 @@ export async function startRpcServer (init: RpcServerInit): Promise<RpcServer> {
     res.end(answer)
   }
 
-  await new Promise<void>((resolve, reject) => {
-    const fail = (err: Error): void => {
-      const words = systemErrorWords(systemErrorCode(err)) ?? err.message
-      reject(new ListenError(`Cannot open the RPC port on ${init.listen}: ${words}; change --rpc or "rpc" in config.json`, { cause: err }))
-    }
-    server.once('error', fail)
-    server.listen(port, host, () => {
-      server.off('error', fail)
-      resolve()
-    })
-  })
-  const bound = server.address() as AddressInfo
-  const address = formatHostPort({ host: bound.address, port: bound.port })
-  allowedHosts = hostsFor(bound.address, bound.port, init.allowedHosts ?? [])
-  log.info('RPC listening', { address })
+  const bound = await listen()
+  allowedHosts = hostsFor(bound.host, bound.port, init.allowedHosts ?? [])
+  log.info('RPC listening', { address: bound.address })
 
   return {
-    address,
+    address: bound.address,
     setToken: (token) => { expectedAuth = Buffer.from(`Bearer ${token}`) },
     webSocketStats: () => webSockets.stats(),
     close: async () => {
-      for (const c of inflight) c.abort()
       await webSockets.close()
-      await new Promise<void>(resolve => {
-        server.close(() => { resolve() })
-        server.closeAllConnections()
-      })
+      await close()
     }
   }
 }
@@ -318,9 +284,4 @@ function discardRest (req: http.IncomingMessage): void {
     if (dropped > LINGER_BYTES) req.destroy()
   })
   req.resume()
-}
-
-export function sendText (res: http.ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) + 1 })
-  res.end(text + '\n')
 }

@@ -8,6 +8,8 @@ import { CarBlockIterator } from '@ipld/car'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { importFile, nullSink } from '../../src/content/importer.ts'
+import { startGateway } from '../../src/gateway/gateway.ts'
+import type { GatewaySource } from '../../src/gateway/gateway.ts'
 import { contentTypeOf, responseFormat } from '../../src/gateway/media.ts'
 import { httpRequest, startTestDaemon } from '../helpers/daemon.ts'
 import type { HttpReply, TestDaemon } from '../helpers/daemon.ts'
@@ -258,6 +260,11 @@ describe('gateway', function () {
         assert.ok(!text.includes(String(d.port)) && !text.includes(d.token), text)
       }
     })
+  })
+
+  it('an address it cannot open is one line in shoal\'s words', async () => {
+    await assert.rejects(startGateway({ listen: `127.0.0.1:${gw}`, source: {} as GatewaySource }),
+      /^ListenError: Cannot open the gateway on 127\.0\.0\.1:\d+: the address is already in use \(.*\); change --gateway or "gateway" in config\.json$/)
   })
 
   describe('parsing', function () {
