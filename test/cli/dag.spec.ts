@@ -6,19 +6,11 @@ import { CarReader } from '@ipld/car'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { runCli } from '../helpers/cli.ts'
+import { assertOneLineFailure, runCli } from '../helpers/cli.ts'
 import type { CliResult } from '../helpers/cli.ts'
 import { startTestDaemon } from '../helpers/daemon.ts'
 import type { TestDaemon } from '../helpers/daemon.ts'
 import { tempDir } from '../helpers/tmp.ts'
-
-/** The one line a failed command prints, and its exit code. */
-function assertOneLineFailure (r: CliResult, pattern: RegExp, code = 1): void {
-  assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`)
-  assert.equal(r.stdout, '')
-  assert.match(r.stderr, /^[^\n]+\n$/, `one line: ${JSON.stringify(r.stderr)}`)
-  assert.match(r.stderr, pattern)
-}
 
 describe('cli: dag, block, refs', function () {
   this.timeout(60_000)

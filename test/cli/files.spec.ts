@@ -8,7 +8,7 @@ import { PassThrough, Writable } from 'node:stream'
 import { importFile, nullSink } from '../../src/content/importer.ts'
 import type { CliIO } from '../../src/cli/io.ts'
 import { main } from '../../src/cli/main.ts'
-import { runCli } from '../helpers/cli.ts'
+import { assertOneLineFailure, runCli } from '../helpers/cli.ts'
 import type { CliResult } from '../helpers/cli.ts'
 import { startTestDaemon } from '../helpers/daemon.ts'
 import type { TestDaemon } from '../helpers/daemon.ts'
@@ -17,15 +17,6 @@ import { tempDir } from '../helpers/tmp.ts'
 const HELLO_V1 = 'bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq'
 const HELLO_V0 = 'QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX'
 const CID_RE = /^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{58,})$/
-
-/** The one line a failed command prints, and its exit code. */
-function assertOneLineFailure (r: CliResult, pattern: RegExp, code = 1): void {
-  assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`)
-  assert.equal(r.stdout, '')
-  assert.equal(r.bytes.length, 0)
-  assert.match(r.stderr, /^[^\n]+\n$/, `one line: ${JSON.stringify(r.stderr)}`)
-  assert.match(r.stderr, pattern)
-}
 
 /** Every file (path -> "size sha256") and directory (path -> "dir") below `root` (small enough to diff). */
 async function readTree (root: string): Promise<Record<string, string>> {

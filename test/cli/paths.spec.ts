@@ -6,21 +6,13 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { runCli } from '../helpers/cli.ts'
+import { assertOneLineFailure, runCli } from '../helpers/cli.ts'
 import type { CliResult } from '../helpers/cli.ts'
 import { startTestDaemon } from '../helpers/daemon.ts'
 import type { TestDaemon } from '../helpers/daemon.ts'
 import { tempDir } from '../helpers/tmp.ts'
 import { entriesOf, expectedTree, extractTar, ODD, readTree } from '../helpers/trees.ts'
 import type { TreeSpec } from '../helpers/trees.ts'
-
-function assertOneLineFailure (r: CliResult, pattern: RegExp, code = 1): void {
-  assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`)
-  assert.equal(r.stdout, '')
-  assert.equal(r.bytes.length, 0)
-  assert.match(r.stderr, /^[^\n]+\n$/, `one line: ${JSON.stringify(r.stderr)}`)
-  assert.match(r.stderr, pattern)
-}
 
 describe('cli paths', function () {
   this.timeout(60_000)

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import { PassThrough } from 'node:stream'
 import { main } from '../../src/cli/main.ts'
 import type { CliIO } from '../../src/cli/io.ts'
@@ -23,4 +24,13 @@ export async function runCli (argv: string[], env: Record<string, string | undef
   }
   const code = await main(argv, io)
   return { code, stdout, stderr, bytes: Buffer.concat(chunks) }
+}
+
+/** The one line a failed command prints, nothing on stdout, and its exit code. */
+export function assertOneLineFailure (r: CliResult, pattern: RegExp, code = 1): void {
+  assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`)
+  assert.equal(r.stdout, '')
+  assert.equal(r.bytes.length, 0)
+  assert.match(r.stderr, /^[^\n]+\n$/, `one line: ${JSON.stringify(r.stderr)}`)
+  assert.match(r.stderr, pattern)
 }

@@ -2,6 +2,7 @@
  * An in-process daemon on a temp repo (p2p and RPC on 127.0.0.1, port 0, no
  * mDNS, no peers) and plain HTTP helpers for its RPC port.
  */
+import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import http from 'node:http'
 import { startDaemon } from '../../src/daemon/daemon.ts'
@@ -144,4 +145,15 @@ export async function filesIn (dir: string): Promise<string[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw err
   }
+}
+
+/** A byte route's error answer: the status, JSON with the code, a one-line message (matching `message` when given). */
+export function assertJsonError (reply: HttpReply, status: number, code: string, message?: RegExp): void {
+  assert.equal(reply.status, status, reply.body.toString())
+  assert.match(String(reply.headers['content-type']), /^application\/json/)
+  assert.equal(reply.json?.error?.code, code, reply.body.toString())
+  assert.equal(typeof reply.json.error.message, 'string')
+  assert.ok(reply.json.error.message.length > 0)
+  assert.doesNotMatch(reply.json.error.message, /\n/)
+  if (message != null) assert.match(reply.json.error.message, message)
 }

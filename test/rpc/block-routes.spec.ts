@@ -8,16 +8,10 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { childLinks } from '../../src/content/blocks.ts'
-import { filesIn, memoryLogger, startTestDaemon } from '../helpers/daemon.ts'
+import { assertJsonError, filesIn, memoryLogger, startTestDaemon } from '../helpers/daemon.ts'
 import type { HttpReply, TestDaemon } from '../helpers/daemon.ts'
 
 const KIB = 1024
-
-function assertJsonError (reply: HttpReply, status: number, code: string, message?: RegExp): void {
-  assert.equal(reply.status, status, reply.body.toString())
-  assert.equal(reply.json?.error?.code, code, reply.body.toString())
-  if (message != null) assert.match(reply.json.error.message, message)
-}
 
 /** The CAR's blocks as @ipld/car reads them. */
 async function carBlocks (bytes: Uint8Array): Promise<{ roots: CID[], blocks: Array<{ cid: CID, bytes: Uint8Array }> }> {

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { importDirectory, importFile, importSymlink, nullSink } from '../../src/content/importer.ts'
 import type { DirectoryEntryInput } from '../../src/content/importer.ts'
 import { parseRange } from '../../src/rpc/content-routes.ts'
-import { filesIn, memoryLogger, startTestDaemon } from '../helpers/daemon.ts'
+import { assertJsonError, filesIn, memoryLogger, startTestDaemon } from '../helpers/daemon.ts'
 import type { HttpReply, TestDaemon } from '../helpers/daemon.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 
@@ -41,14 +41,6 @@ function multipart (parts: Part[]): { body: Buffer, contentType: string } {
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`))
   return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` }
-}
-
-function assertJsonError (reply: HttpReply, status: number, code: string): void {
-  assert.equal(reply.status, status, reply.body.toString())
-  assert.match(String(reply.headers['content-type']), /^application\/json/)
-  assert.equal(reply.json?.error?.code, code, reply.body.toString())
-  assert.equal(typeof reply.json.error.message, 'string')
-  assert.ok(reply.json.error.message.length > 0)
 }
 
 describe('content routes', function () {

@@ -8,19 +8,11 @@ import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
-import { startTestDaemon } from '../helpers/daemon.ts'
+import { assertJsonError, startTestDaemon } from '../helpers/daemon.ts'
 import type { HttpReply, TestDaemon } from '../helpers/daemon.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
 import { entriesOf, expectedTree, extractTar, ODD, readTree } from '../helpers/trees.ts'
 import type { TreeSpec } from '../helpers/trees.ts'
-
-function assertJsonError (reply: HttpReply, status: number, code: string, message?: RegExp): void {
-  assert.equal(reply.status, status, reply.body.toString())
-  assert.match(String(reply.headers['content-type']), /^application\/json/)
-  assert.equal(reply.json?.error?.code, code, reply.body.toString())
-  assert.doesNotMatch(reply.json.error.message, /\n/)
-  if (message != null) assert.match(reply.json.error.message, message)
-}
 
 describe('paths and tar on the RPC port', function () {
   this.timeout(60_000)
