@@ -141,7 +141,7 @@ function gatewaySource (node: ShoalNode): GatewaySource {
   const { files } = node
   return {
     block: async (cid, options) => await files.blockGet(cid.toString(), options),
-    resolve: async (root, path, options) => await files.resolve(root, path, options),
+    resolve: async (root, path, options) => await files.stat({ root, path }, { ...options, replicas: false }),
     cat: (cid, options) => files.cat(cid, options),
     ls: async (cid, options) => await files.ls(cid, options),
     car: (root, request) => files.exportCar(root.toString(), request)

@@ -458,11 +458,6 @@ export class Files {
     return { ...stat, replicas: await this.init.replicas.replicaStatus(cid, options) }
   }
 
-  /** What `path` (entry names, through directories and HAMT shards) names below `root`, from here or the network. */
-  async resolve (root: CID, path: string[], options: { signal?: AbortSignal } = {}): Promise<ContentStat> {
-    return await this.stat({ root, path }, { ...options, replicas: false })
-  }
-
   async ls (ref: ContentRef, options: { signal?: AbortSignal } = {}): Promise<LsEntry[]> {
     const out: LsEntry[] = []
     for await (const entry of ls(await this.target(ref, options), this.init.fetcher, options)) out.push(entry)
