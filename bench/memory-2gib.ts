@@ -4,7 +4,7 @@
  *
  *   node bench/memory-2gib.ts [--size BYTES|NGiB|NMiB] [--dir DIR] [--limit-mb 300]
  *   SHOAL_BIN=dist/shoal node bench/memory-2gib.ts     (the single executable)
- *   (the daemon runs with the V8 flag it ships with, --max-semi-space-size=16)
+ *   (the daemon runs with the V8 flag it ships with, --max-semi-space-size=2)
  *
  * The file is never materialised, in memory or on disk: it is an AES-256-CTR
  * keystream generated as it is uploaded (POST /api/v1/add, chunked) and
@@ -66,7 +66,7 @@ function readMemory (pid: number): Memory | undefined {
 async function startDaemon (repo: string): Promise<{ child: ChildProcess, rpc: string, token: string }> {
   const [cmd, ...pre] = shoalCommand(ROOT)
   const child = spawn(cmd, [...pre, 'daemon', '--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--rpc', '127.0.0.1:0', '--no-mdns', '--json', '--log-level', 'warn'], {
-    // NODE_OPTIONS passes through, to try V8 settings (e.g. --max-semi-space-size=16) without a rebuild
+    // NODE_OPTIONS passes through, to try V8 settings (e.g. --max-semi-space-size=2) without a rebuild
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DENO_NO_UPDATE_CHECK: '1', ...(process.env.NODE_OPTIONS == null ? {} : { NODE_OPTIONS: process.env.NODE_OPTIONS }) },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -18,6 +18,7 @@ import fs from 'node:fs/promises'
 import { createRequire, isBuiltin } from 'node:module'
 import path from 'node:path'
 import { build } from 'esbuild'
+import { daemonV8Flags } from './daemon-flags.ts'
 
 /**
  * Native addons that a dependency only tries (`require` inside try/catch,
@@ -136,9 +137,8 @@ async function buildExecutable (node: string): Promise<void> {
     disableExperimentalSEAWarning: true,
     // V8 code cache of the bundle, made by (and only valid for) this binary: faster startup.
     useCodeCache: true,
-    // a smaller young generation keeps a daemon streaming gigabytes under
-    // 300 MB of RSS (bench/memory-2gib.ts); the same flag as bin/shoal.ts
-    execArgv: ['--max-semi-space-size=16']
+    // the V8 flags of bin/shoal.ts (a small young generation: fewer full GCs, less RSS)
+    execArgv: daemonV8Flags(root)
   }
   await fs.writeFile(seaConfig, JSON.stringify(config, null, 2) + '\n')
   log(`making ${rel(blob)} with ${node}`)

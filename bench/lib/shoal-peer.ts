@@ -10,6 +10,7 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
+import { daemonV8Flags } from '../../scripts/daemon-flags.ts'
 import { GcLineCounter } from './gc.ts'
 import type { GcCounts } from './gc.ts'
 import { pollFor, withTimeout } from './proc.ts'
@@ -23,8 +24,8 @@ export function shoalCommand (root: string, v8Flags: string[] = []): string[] {
   const bin = process.env.SHOAL_BIN
   // the binary's V8 flags are baked in (NODE_OPTIONS may not carry --trace-gc): no extra flags there
   if (bin != null && bin !== '') return [path.resolve(bin)]
-  // the V8 flag that bin/shoal.ts, npm start and the binary run the daemon with
-  return [process.execPath, '--no-warnings', '--max-semi-space-size=16', ...v8Flags, path.join(root, 'bin/shoal.ts')]
+  // the V8 flags that bin/shoal.ts, npm start and the binary run the daemon with
+  return [process.execPath, '--no-warnings', ...daemonV8Flags(root), ...v8Flags, path.join(root, 'bin/shoal.ts')]
 }
 
 /**
