@@ -21,6 +21,7 @@ import type { Libp2p, PeerDiscovery, PeerId, PrivateKey, ComponentLogger, Connec
 import { createLibp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import { DHT_PROTOCOL } from '../config.ts'
+import { noiseCrypto } from './noise-crypto.ts'
 import { trafficMetrics } from './traffic.ts'
 
 export interface ShoalServices {
@@ -63,7 +64,7 @@ export async function createNetwork (init: NetworkInit): Promise<ShoalLibp2p> {
     privateKey: init.privateKey,
     addresses: { listen: init.listen },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     // the initial window stays yamux's 256 KiB: js-yamux assumes the peer's is what we set
     // here, so a larger one overruns the window of any other yamux (Helia, Kubo), which then
     // resets the stream; windows still grow by updates up to the maximum
