@@ -18,7 +18,7 @@ import { MAX_BLOCK_BYTES, verifyBlock } from '../content/blocks.ts'
 import { CorruptBlockError, ProtocolError, StorageFullError } from '../errors.ts'
 import { silentLogger } from '../platform/logger.ts'
 import type { Logger } from '../platform/logger.ts'
-import { field, isArrayOf, isBytes, isUint } from './codec.ts'
+import { field, isArrayOf, isBytes, isUint, releaseFrame } from './codec.ts'
 import type { Frame } from './codec.ts'
 import { pipelinedHandler, PipelinedClient } from './pipeline.ts'
 import type { ClientLimits } from './pipeline.ts'
@@ -65,6 +65,12 @@ export interface BlockExchangeStore {
   putMany?(blocks: Array<[CID, Uint8Array]>, options: PutFrom): Promise<boolean[]>
   /** makes the puts so far durable; called before a PUT is acknowledged */
   sync?(): Promise<void>
+  /**
+   * put and putMany keep no reference to the bytes once they resolve (they
+   * copied them to disk): a PUT's frame is then freed as soon as it is
+   * acknowledged, instead of waiting for a full GC
+   */
+  keepsNoBytes?: boolean
 }
 
 export interface PutFrom {
@@ -105,7 +111,8 @@ export function toWire (message: BlockRequest | BlockResponse): object {
 
 function decodeCid (bytes: Uint8Array): CID {
   try {
-    return CID.decode(bytes)
+    // a copy: a CID kept (an index entry) must not keep the whole frame alive, nor lose its bytes when it is released
+    return CID.decode(new Uint8Array(bytes))
   } catch (err) {
     throw new ProtocolError(`Malformed CID: ${(err as Error).message}`)
   }
@@ -220,6 +227,7 @@ async function answer (request: BlockRequest, store: BlockExchangeStore, from: P
         return [{ t: 'error', id: request.id, m: err.message.slice(0, 1024), c: err.code }]
       }
       if (s.some(Boolean)) await store.sync?.()
+      if (store.keepsNoBytes === true && request.b.length > 0) releaseFrame(request.b[0][1])
       return [{ t: 'ack', id: request.id, s }]
     }
   }

@@ -52,6 +52,23 @@ export function decodeFrameBody (body: Uint8Array): Frame {
   return value as Frame
 }
 
+/** Buffers of frames read by FramedStream, each holding one frame and nothing else. */
+const releasable = new WeakSet<ArrayBufferLike>()
+/** Smaller copies may come from Node's shared buffer pool: never released. */
+const RELEASE_MIN_BYTES = 64 * 1024
+
+/**
+ * Free at once the buffer of a large frame that FramedStream read, given any
+ * byte string decoded from it: every view of that frame becomes empty. Only
+ * for a frame nothing will read again. A receiver of large frames that keeps
+ * them for a while (stored, then acknowledged) would otherwise leave them to
+ * a full GC. Does nothing for any other bytes.
+ */
+export function releaseFrame (view: Uint8Array): void {
+  const buffer = view.buffer
+  if (buffer instanceof ArrayBuffer && releasable.delete(buffer)) buffer.transfer(0)
+}
+
 /** A libp2p stream read and written as frames. */
 export class FramedStream {
   readonly stream: Stream
@@ -108,7 +125,9 @@ export class FramedStream {
     this.traffic.read += length + varint.encodingLength(length)
     // always one copy into a new buffer, so the decoded byte strings (views)
     // never share a buffer that lower layers own
-    return decodeFrameBody(body.slice())
+    const copy = body.slice()
+    if (copy.byteLength >= RELEASE_MIN_BYTES && copy.byteOffset === 0 && copy.buffer.byteLength === copy.byteLength) releasable.add(copy.buffer)
+    return decodeFrameBody(copy)
   }
 
   async write (message: object, options: ReadOptions = {}): Promise<void> {

@@ -213,7 +213,8 @@ export class BlockReplicaService {
           if (!stored) throw new CorruptBlockError(cid.toString())
         },
         putMany,
-        sync: async () => { await store.blocks.sync() }
+        sync: async () => { await store.blocks.sync() },
+        keepsNoBytes: store.blocks.keepsNoBytes === true
       }
     }), { maxInboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection, maxOutboundStreams: DEFAULT_BLOCK_LIMITS.maxStreamsPerConnection })
     await libp2p.handle(RANGE_SYNC_PROTOCOL, rangeSyncHandler({

@@ -70,6 +70,8 @@ export interface Blockstore extends BlockSink, BlockSource {
    * durable store, on disk); the name itself is durable after `sync()`.
    */
   put(cid: CID, bytes: Uint8Array, options?: PutOptions): Promise<void>
+  /** put keeps no reference to the bytes once it resolves (it copied them to disk) */
+  readonly keepsNoBytes?: boolean
   /** Puts many blocks with bounded concurrency; rejects on the first failure. */
   putMany(blocks: Iterable<Block> | AsyncIterable<Block>, options?: PutManyOptions): Promise<void>
   /**

@@ -587,6 +587,10 @@ class IndexedBlockstore implements Blockstore {
     this.#onFull = onFull
   }
 
+  get keepsNoBytes (): boolean {
+    return this.#inner.keepsNoBytes === true
+  }
+
   /** Bytes stored and being stored (a block put twice meanwhile may count twice until the index catches up). */
   used (): number {
     return this.#metadata.stat('bytes') + this.#pendingBytes + this.#reserved

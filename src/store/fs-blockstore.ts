@@ -61,6 +61,8 @@ export interface FsBlockstoreInit {
 }
 
 export class FsBlockstore implements Blockstore {
+  /** put has written the bytes to their file when it resolves */
+  readonly keepsNoBytes = true
   readonly root: string
   readonly blocksDir: string
   readonly tmpDir: string

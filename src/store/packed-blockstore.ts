@@ -100,6 +100,8 @@ interface Segment {
 }
 
 export class PackedBlockstore implements Blockstore {
+  /** put appends a copy to a segment file at once */
+  readonly keepsNoBytes = true
   readonly root: string
   readonly packsDir: string
   readonly quarantineDir: string

@@ -116,6 +116,40 @@ describe('protocols: block exchange', () => {
       assert.deepEqual(logs, [], 'a clean close is not an error')
     })
 
+    it('frees a large PUT\'s frame once acknowledged when the store keeps no bytes, and never a small one', async () => {
+      // a store that copies what it is given (as the disk stores do), and says so
+      const copies = new Map<string, Uint8Array>()
+      const given: Uint8Array[] = []
+      await b.handle(BLOCK_PROTOCOL, blockExchangeHandler({
+        store: {
+          keepsNoBytes: true,
+          has: async (cid) => copies.has(cid.toString()),
+          get: async (cid) => copies.get(cid.toString()) ?? await Promise.reject(new BlockNotFoundError(cid.toString())),
+          put: async (cid, bytes) => {
+            given.push(bytes)
+            copies.set(cid.toString(), Uint8Array.from(bytes))
+          }
+        }
+      }), { maxInboundStreams: 8 })
+      const session = await BlockSession.open(async (p, proto, o) => await a.dialProtocol(p, proto, o), b.peerId)
+      try {
+        const large = await Promise.all(Array.from({ length: 3 }, async () => await rawBlock(randomBytes(100_000))))
+        assert.deepEqual(await session.put(large), [true, true, true])
+        assert.equal(given.length, 3)
+        assert.deepEqual(given.map(v => v.byteLength), [0, 0, 0], 'the frame the blocks were read from is freed')
+        const small = [await rawBlock(randomBytes(1000))]
+        assert.deepEqual(await session.put(small), [true])
+        assert.equal(given[3].byteLength, 1000, 'a small frame may share a pooled buffer: left to the GC')
+        assert.deepEqual(Buffer.from(given[3]), Buffer.from(small[0].bytes))
+        // what was stored is intact, and so are the CIDs the store was given
+        const got = await session.get([...large, ...small].map(x => x.cid))
+        assert.deepEqual(got.map(g => Buffer.from(g.bytes ?? []).toString('hex')), [...large, ...small].map(x => Buffer.from(x.bytes).toString('hex')))
+      } finally {
+        await session.close()
+        await b.unhandle(BLOCK_PROTOCOL)
+      }
+    })
+
     it('answers missing blocks as missing, and refuses a PUT whose bytes do not match', async () => {
       const missing = await rawBlock(randomBytes(100))
       const other = await rawBlock(randomBytes(100))
