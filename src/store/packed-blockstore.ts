@@ -17,7 +17,9 @@
  * event loop: node:sqlite is synchronous): what makes the blocks durable is
  * the fdatasync, and a commit lost to a power cut is recovered at open.
  * So an add or a PUT batch pays one fdatasync and one index commit, not one
- * file, one fdatasync and one rename per block (the flat store's cost).
+ * file, one fdatasync and one rename per block (the flat store's cost). A
+ * segment is also flushed ahead every 32 MiB appended, so a large add's
+ * commit does not wait for all of it to reach the disk at the end.
  *
  * Crash safety: at open, what a segment holds past its committed end (all
  * of it for a segment the index does not know, e.g. a lost metadata.db) is
@@ -97,7 +99,15 @@ interface Segment {
   committed: number
   /** uncommitted records deleted before any commit: end -> start (cut off when they reach the tail) */
   deadTail: Map<number, number>
+  /** bytes appended since the last flush ahead (see #flushAhead) */
+  unflushed: number
+  /** the flush ahead in flight, and the error of one that failed (the next commit fails with it) */
+  flushing?: Promise<void>
+  flushError?: Error
 }
+
+/** A segment is flushed ahead of the commit every this many bytes appended. */
+const FLUSH_AHEAD_BYTES = 32 * 1024 * 1024
 
 export class PackedBlockstore implements Blockstore {
   /** put appends a copy to a segment file at once */
@@ -165,7 +175,7 @@ export class PackedBlockstore implements Blockstore {
         continue
       }
       known.set(id, committed)
-      this.#segments.set(id, { id, fd, size: committed, committed, deadTail: new Map() })
+      this.#segments.set(id, { id, fd, size: committed, committed, deadTail: new Map(), unflushed: 0 })
     }
     for (const id of known.keys()) {
       if (!this.#segments.has(id)) this.#metadata.statement('DELETE FROM pack_segments WHERE id = ?').run(id)
@@ -223,7 +233,7 @@ export class PackedBlockstore implements Blockstore {
   #newSegment (id: number): Segment {
     const file = this.#file(id)
     const fd = fsSync.openSync(file, fsSync.constants.O_RDWR | fsSync.constants.O_CREAT | fsSync.constants.O_EXCL, 0o644)
-    const segment = { id, fd, size: 0, committed: 0, deadTail: new Map<number, number>() }
+    const segment: Segment = { id, fd, size: 0, committed: 0, deadTail: new Map<number, number>(), unflushed: 0 }
     this.#segments.set(id, segment)
     this.#metadata.statement('INSERT INTO pack_segments (id, committed, live, dead) VALUES (?, 0, 0, 0)').run(id)
     this.#newFiles = true
@@ -278,9 +288,29 @@ export class PackedBlockstore implements Blockstore {
     }
     const loc = { seg: segment.id, off: segment.size + HEADER_BYTES + mh.length, len: bytes.length }
     segment.size += recordBytes
+    segment.unflushed += recordBytes
+    if (this.#fsync && segment.unflushed >= FLUSH_AHEAD_BYTES) this.#flushAhead(segment)
     this.#pending.set(keyOf(mh), from == null ? { ...loc, mh } : { ...loc, mh, from })
     this.#dirty.add(segment)
     return loc
+  }
+
+  /**
+   * Start an fdatasync of a segment while appends go on, so the commit's own
+   * fdatasync finds little left to write: a large add's last one took about
+   * 0.15 s per 256 MiB here, the event loop idle meanwhile. Durability is
+   * still the commit's; a failure here fails the next commit.
+   */
+  #flushAhead (segment: Segment): void {
+    segment.unflushed = 0
+    if (segment.flushing != null) return
+    segment.flushing = new Promise<void>(resolve => {
+      fsSync.fdatasync(segment.fd, err => {
+        if (err != null) segment.flushError ??= err
+        segment.flushing = undefined
+        resolve()
+      })
+    })
   }
 
   async putMany (blocks: Iterable<Block> | AsyncIterable<Block>, options: PutManyOptions = {}): Promise<void> {
@@ -416,7 +446,13 @@ export class PackedBlockstore implements Blockstore {
     const ends = new Map(dirty.map(s => [s.id, s.size]))
     try {
       if (this.#fsync) {
-        await Promise.all(dirty.map(async s => { await new Promise<void>((resolve, reject) => { fsSync.fdatasync(s.fd, err => { err == null ? resolve() : reject(err) }) }) }))
+        await Promise.all(dirty.map(async s => {
+          await s.flushing
+          const failed = s.flushError
+          s.flushError = undefined
+          if (failed != null) throw failed
+          await new Promise<void>((resolve, reject) => { fsSync.fdatasync(s.fd, err => { err == null ? resolve() : reject(err) }) })
+        }))
         if (newFiles) await fsyncDir(this.packsDir)
       }
     } catch (err) {
@@ -510,6 +546,7 @@ export class PackedBlockstore implements Blockstore {
       const segment = this.#segments.get(id)
       this.#metadata.statement('DELETE FROM pack_segments WHERE id = ?').run(id)
       if (segment != null) {
+        await segment.flushing
         fsSync.closeSync(segment.fd)
         this.#segments.delete(id)
       }
@@ -531,7 +568,10 @@ export class PackedBlockstore implements Blockstore {
     if (this.#closed) return
     await this.sync()
     this.#closed = true
-    for (const s of this.#segments.values()) fsSync.closeSync(s.fd)
+    for (const s of this.#segments.values()) {
+      await s.flushing
+      fsSync.closeSync(s.fd)
+    }
     this.#segments.clear()
   }
 

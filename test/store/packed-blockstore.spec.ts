@@ -205,6 +205,32 @@ describe('store/PackedBlockstore', () => {
     assert.deepEqual(await store.get(kept.cid), kept.bytes)
   })
 
+  it('flushes a segment ahead of the commit every 32 MiB appended; a flush that failed fails the next commit, and nothing is lost after it', async () => {
+    const store = await openStore()
+    const bs = await blocks(150, 256 * 1024, 'flush') // 37.5 MiB
+    const real = fsSync.fdatasync
+    const calls: number[] = []
+    let fail = true
+    ;(fsSync as any).fdatasync = (fd: number, cb: (err: Error | null) => void) => {
+      calls.push(fd)
+      if (fail) { fail = false; setImmediate(() => { cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })) }); return }
+      real(fd, cb)
+    }
+    try {
+      for (const b of bs) await store.put(b.cid, b.bytes)
+      assert.equal(calls.length, 1, 'one flush ahead, before any commit')
+      await assert.rejects(store.sync(), /EIO/)
+      // the commit's own fdatasync is tried again, and the index gets every block
+      await store.sync()
+      assert.equal(calls.length, 2)
+    } finally {
+      ;(fsSync as any).fdatasync = real
+    }
+    for (const b of bs) assert.deepEqual(await store.get(b.cid), b.bytes)
+    const rows = metadata.db.prepare('SELECT count(*) AS n FROM pack_blocks').get() as { n: number }
+    assert.equal(Number(rows.n), bs.length)
+  })
+
   it('concurrent syncs share commits and every block is in the index once', async () => {
     const store = await openStore()
     const bs = await blocks(30)
