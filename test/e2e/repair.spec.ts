@@ -44,7 +44,13 @@ describe(`e2e: repair after SIGKILL (${shoalCommand().join(' ')})`, function () 
       procs.push(started.proc)
       nodes.push(started)
     }
-    for (const node of nodes) await waitFor(async () => (await json(['health'], node).catch(() => ({}))).storagePeers === 5, 'six daemons connected', 30_000, 250)
+    // every daemon knows only the first: the others are found through the DHT
+    try {
+      for (const node of nodes) await waitFor(async () => (await json(['health'], node).catch(() => ({}))).storagePeers === 5, 'six daemons connected', 60_000, 250)
+    } catch (err) {
+      const peers = await Promise.all(nodes.map(async n => (await json(['health'], n).catch(() => ({}))).storagePeers))
+      throw new Error(`${(err as Error).message}; storage peers of each: ${peers.join(' ')}`)
+    }
 
     const files: Array<{ cid: string, sum: string }> = []
     for (const [i, adder] of nodes.slice(0, 3).entries()) {
