@@ -11,7 +11,7 @@ import type { CliResult } from '../helpers/cli.ts'
 import { startTestDaemon } from '../helpers/daemon.ts'
 import type { TestDaemon } from '../helpers/daemon.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { entriesOf, expectedTree, extractTar, ODD, readTree } from '../helpers/trees.ts'
+import { addTree, expectedTree, extractTar, ODD, readTree } from '../helpers/trees.ts'
 import type { TreeSpec } from '../helpers/trees.ts'
 
 describe('cli paths', function () {
@@ -20,7 +20,7 @@ describe('cli paths', function () {
   let tmp: { dir: string, cleanup: () => Promise<void> }
   let root: string
   let sharded: string
-  const cids = new Map<string, string>()
+  let cids = new Map<string, string>()
   const big = crypto.randomBytes(600_000)
   const spec: TreeSpec = {
     'a.txt': { content: Buffer.from('alpha\n') },
@@ -38,12 +38,12 @@ describe('cli paths', function () {
     tmp = await tempDir('shoal-cli-paths-')
     d = await startTestDaemon()
     const { files } = d.daemon.node
-    const added = await files.addDirectory((async function * () { yield * entriesOf(spec) })())
+    const added = await addTree(files, spec)
     root = added.cid
-    for (const e of added.entries ?? []) cids.set(e.path, e.cid)
+    cids = added.cids
     const shardSpec: TreeSpec = { d: { dir: true } }
     for (let i = 0; i < 40; i++) shardSpec[`d/n${i}`] = { content: Buffer.from(`entry ${i}`) }
-    sharded = (await files.addDirectory((async function * () { yield * entriesOf(shardSpec) })(), { shardSplitThresholdBytes: 1 })).cid
+    sharded = (await addTree(files, shardSpec, { shardSplitThresholdBytes: 1 })).cid
   })
   after(async () => {
     await d?.stop()

@@ -7,6 +7,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { DirectoryEntryInput } from '../../src/content/importer.ts'
+import type { Files } from '../../src/node/files.ts'
 
 /** A name that needs percent-encoding in a URL (and UTF-8 in a tar header). */
 export const ODD = '100% é [x].txt'
@@ -45,6 +46,12 @@ export function expectedTree (spec: TreeSpec, prefix = ''): Record<string, strin
 
 export function entriesOf (spec: TreeSpec): DirectoryEntryInput[] {
   return Object.entries(spec).map(([p, e]) => 'dir' in e ? { path: p } : 'target' in e ? { path: p, target: e.target } : { path: p, content: [e.content] })
+}
+
+/** Add the tree through a node's Files: its root CID, and the CID of each entry by path. */
+export async function addTree (files: Files, spec: TreeSpec, options?: Parameters<Files['addDirectory']>[1]): Promise<{ cid: string, cids: Map<string, string> }> {
+  const added = await files.addDirectory((async function * () { yield * entriesOf(spec) })(), options)
+  return { cid: added.cid, cids: new Map((added.entries ?? []).map(e => [e.path, e.cid])) }
 }
 
 /** Extract a tar archive with the system's tar into a new directory below `parent`; its path. */

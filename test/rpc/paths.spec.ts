@@ -11,7 +11,7 @@ import path from 'node:path'
 import { assertJsonError, startTestDaemon } from '../helpers/daemon.ts'
 import type { HttpReply, TestDaemon } from '../helpers/daemon.ts'
 import { tempDir, waitFor } from '../helpers/tmp.ts'
-import { entriesOf, expectedTree, extractTar, ODD, readTree } from '../helpers/trees.ts'
+import { addTree, expectedTree, extractTar, ODD, readTree } from '../helpers/trees.ts'
 import type { TreeSpec } from '../helpers/trees.ts'
 
 describe('paths and tar on the RPC port', function () {
@@ -20,7 +20,7 @@ describe('paths and tar on the RPC port', function () {
   let tmp: { dir: string, cleanup: () => Promise<void> }
   let root: string
   let sharded: string
-  const cids = new Map<string, string>()
+  let cids = new Map<string, string>()
   const big = crypto.randomBytes(700_000)
   const spec: TreeSpec = {
     'a.txt': { content: Buffer.from('alpha\n') },
@@ -41,10 +41,10 @@ describe('paths and tar on the RPC port', function () {
     tmp = await tempDir('shoal-paths-')
     d = await startTestDaemon()
     const { files } = d.daemon.node
-    const added = await files.addDirectory((async function * () { yield * entriesOf(spec) })())
+    const added = await addTree(files, spec)
     root = added.cid
-    for (const e of added.entries ?? []) cids.set(e.path, e.cid)
-    sharded = (await files.addDirectory((async function * () { yield * entriesOf(shardSpec) })(), { shardSplitThresholdBytes: 1 })).cid
+    cids = added.cids
+    sharded = (await addTree(files, shardSpec, { shardSplitThresholdBytes: 1 })).cid
     assert.equal((await d.rpc('content.stat', { cid: `${sharded}/d`, replicas: false })).sharded, true)
   })
   after(async () => {
